@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// shutdownGrace bounds how long in-flight calls may run after SIGTERM.
+const shutdownGrace = 25 * time.Second
+
+// handler is the one HTTP face: streamable HTTP at /mcp, legacy SSE at
+// /sse (+ /message), /healthz, and in --sandbox the emulators under
+// /sandbox/<vendor>/.
+func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) error) {
+	streamable := server.NewStreamableHTTPServer(a.mcp, server.WithStreamableHTTPLogger(a.log))
+	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second))
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", streamable)
+	mux.Handle("/sse", sse.SSEHandler())
+	mux.Handle("/message", sse.MessageHandler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	for name, h := range a.emulators {
+		prefix := "/sandbox/" + name
+		mux.Handle(prefix+"/", http.StripPrefix(prefix, h))
+	}
+	closeStreams := func(ctx context.Context) error {
+		sse.CloseSessions()
+		streamable.CloseSessions(ctx)
+		return nil
+	}
+	return mux, closeStreams
+}
+
+// serveHTTP listens on addr until ctx ends, then shuts down gracefully:
+// stop accepting, let in-flight calls finish (bounded), close SSE streams.
+func serveHTTP(ctx context.Context, a *app, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return a.serveListener(ctx, ln)
+}
+
+func (a *app) serveListener(ctx context.Context, ln net.Listener) error {
+	var ready atomic.Bool
+	h, closeStreams := a.handler(&ready)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	ready.Store(true)
+	a.log.Info("listening", "addr", ln.Addr().String(), "mcp", "/mcp", "sse", "/sse", "health", "/healthz")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	ready.Store(false)
+	a.log.Info("shutting down: finishing in-flight calls")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	srv.RegisterOnShutdown(func() { _ = closeStreams(sctx) })
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("shutdown grace ran out; closing remaining connections")
+		_ = srv.Close()
+	}
+	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
+		return e
+	}
+	return nil
+}

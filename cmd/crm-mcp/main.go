@@ -1,0 +1,226 @@
+// Command crm-mcp is a Model Context Protocol server for the CRM and
+// WhatsApp tools a sales team uses: every vendor operation is a tool.
+//
+//	crm-mcp --sandbox                  # stdio, in-process emulated vendors
+//	crm-mcp --transport http --addr 127.0.0.1:8080
+//
+// Every flag is also an env var (see README.md); flags win.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lmittmann/tint"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/crm-mcp/crm-mcp/tools"
+	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], envconfig.OsLookuper(), os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Config is the server's own configuration (vendors read theirs in wiring).
+type Config struct {
+	Transport   string        `env:"CRM_MCP_TRANSPORT, default=stdio"`
+	Addr        string        `env:"CRM_MCP_ADDR, default=127.0.0.1:8080"`
+	Sandbox     bool          `env:"CRM_MCP_SANDBOX"`
+	Toolsets    []string      `env:"CRM_MCP_TOOLSETS"`
+	ReadOnly    bool          `env:"CRM_MCP_READ_ONLY"`
+	CallTimeout time.Duration `env:"CRM_MCP_CALL_TIMEOUT, default=30s"`
+	LogLevel    string        `env:"LOG_LEVEL, default=info"`
+	LogFormat   string        `env:"LOG_FORMAT, default=text"`
+}
+
+// run is main without the process: testable, returns the exit code.
+func run(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
+	var cfg Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: env}); err != nil {
+		fmt.Fprintln(stderr, "crm-mcp: configuration:", err)
+		return 2
+	}
+	showVersion, err := parseFlags(&cfg, args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if showVersion {
+		fmt.Fprintln(stdout, "crm-mcp", version)
+		return 0
+	}
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "crm-mcp:", err)
+		return 2
+	}
+	app, err := build(ctx, cfg, env, log)
+	if err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	switch cfg.Transport {
+	case "stdio":
+		err = serveStdio(ctx, app, stdin, stdout)
+	case "http", "sse":
+		err = serveHTTP(ctx, app, cfg.Addr)
+	}
+	if err != nil {
+		log.Error("server stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// parseFlags applies command-line flags over the env-derived cfg.
+func parseFlags(cfg *Config, args []string, stderr io.Writer) (version bool, err error) {
+	fs := flag.NewFlagSet("crm-mcp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, "stdio or http (sse is a synonym of http: /mcp, /sse and /healthz on one listener)")
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address in http mode")
+	fs.BoolVar(&cfg.Sandbox, "sandbox", cfg.Sandbox, "use in-process emulators of every vendor (no API keys needed)")
+	toolsets := fs.String("toolsets", strings.Join(cfg.Toolsets, ","), "comma-separated toolsets to expose (default all configured)")
+	fs.BoolVar(&cfg.ReadOnly, "read-only", cfg.ReadOnly, "expose only tools that change nothing")
+	fs.DurationVar(&cfg.CallTimeout, "call-timeout", cfg.CallTimeout, "deadline of one tool call")
+	fs.BoolVar(&version, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "crm-mcp: unexpected argument %q\n", fs.Arg(0))
+		return false, errors.New("unexpected argument")
+	}
+	cfg.Toolsets = splitList(*toolsets)
+	switch cfg.Transport {
+	case "stdio", "http", "sse":
+	default:
+		fmt.Fprintf(stderr, "crm-mcp: --transport (CRM_MCP_TRANSPORT) must be stdio or http, not %q\n", cfg.Transport)
+		return false, errors.New("bad transport")
+	}
+	return version, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, strings.ToLower(p))
+		}
+	}
+	return out
+}
+
+// newLogger writes to stderr only: in stdio mode stdout carries JSON-RPC.
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, not %q", level)
+	}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})), nil
+	case "text", "":
+		return slog.New(tint.NewHandler(w, &tint.Options{Level: lv, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)})), nil
+	}
+	return nil, fmt.Errorf("LOG_FORMAT must be text or json, not %q", format)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// app is everything a transport needs.
+type app struct {
+	cfg       Config
+	log       *slog.Logger
+	mcp       *server.MCPServer
+	emulators map[string]http.Handler // --sandbox only
+}
+
+// build wires the configured vendors (or the emulators) into an MCP server.
+func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Logger) (*app, error) {
+	opts := vendors.Options{Limiter: ratelimit.NewMemory(), Logger: log}
+	a := &app{cfg: cfg, log: log, emulators: map[string]http.Handler{}}
+	var all []tools.Tool
+	var names []string
+	for _, v := range allVendors() {
+		ok, err := v.load(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case cfg.Sandbox:
+			ts, h := v.sandbox(opts)
+			all = append(all, ts...)
+			a.emulators[v.name()] = h
+		case ok:
+			all = append(all, v.tools(opts)...)
+		default:
+			continue
+		}
+		names = append(names, v.name())
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no vendor is configured: set the credentials of at least one of %s, or run with --sandbox (CRM_MCP_SANDBOX=true) to try every tool against built-in emulators", envHints())
+	}
+	if cfg.Sandbox {
+		log.Warn("sandbox mode: every vendor is an in-process emulator; API keys in the environment are ignored", "vendors", names)
+	}
+	for _, ts := range cfg.Toolsets {
+		if !slices.Contains(names, ts) {
+			return nil, fmt.Errorf("--toolsets (CRM_MCP_TOOLSETS): %q is not a configured toolset; configured: %s", ts, strings.Join(names, ", "))
+		}
+	}
+	exposed := tools.Filter(all, cfg.Toolsets, cfg.ReadOnly)
+	a.mcp = tools.NewServer(tools.ServerOptions{
+		Name: "crm-mcp", Version: version, Tools: exposed, Logger: log, CallTimeout: cfg.CallTimeout,
+		Instructions: instructions(names, cfg.Sandbox),
+	})
+	log.Info("crm-mcp ready", "version", version, "transport", cfg.Transport, "toolsets", names, "tools", len(exposed), "read_only", cfg.ReadOnly)
+	return a, nil
+}
+
+func instructions(vendors []string, sandbox bool) string {
+	s := "Tools for the sales team's CRM and WhatsApp vendors (" + strings.Join(vendors, ", ") + "); each tool name starts with its vendor. " +
+		"List tools page with limit and cursor (pass next_cursor back). Errors say which argument to fix or when to retry."
+	if sandbox {
+		s += " Sandbox: every vendor is an emulator with sample data; nothing reaches real customers."
+	}
+	return s
+}
+
+func serveStdio(ctx context.Context, a *app, stdin io.Reader, stdout io.Writer) error {
+	s := server.NewStdioServer(a.mcp)
+	s.SetErrorLogger(slog.NewLogLogger(a.log.Handler(), slog.LevelError))
+	err := s.Listen(ctx, stdin, stdout)
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}

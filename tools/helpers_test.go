@@ -1,0 +1,101 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// mcpClient drives tools through mcp-go's in-process client: the same
+// JSON-RPC handling a real client meets, without a transport.
+type mcpClient struct {
+	t *testing.T
+	c *client.Client
+}
+
+func newMCPClient(t *testing.T, ts []Tool) *mcpClient {
+	t.Helper()
+	s := NewServer(ServerOptions{Name: "crm-mcp-test", Version: "test", Tools: ts, CallTimeout: 0})
+	c, err := client.NewInProcessClient(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	return &mcpClient{t: t, c: c}
+}
+
+func (m *mcpClient) call(name string, args map[string]any) *mcp.CallToolResult {
+	m.t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = name, args
+	res, err := m.c.CallTool(context.Background(), req)
+	if err != nil {
+		m.t.Fatalf("%s: protocol error: %v", name, err)
+	}
+	if len(res.Content) == 0 {
+		m.t.Fatalf("%s: result has no content", name)
+	}
+	return res
+}
+
+func text(t *testing.T, res *mcp.CallToolResult) string {
+	t.Helper()
+	tc, ok := res.Content[0].(mcp.TextContent)
+	if !ok {
+		t.Fatalf("first content is %T, want text", res.Content[0])
+	}
+	return tc.Text
+}
+
+// ok calls a tool that must succeed and decodes its JSON result into T.
+func ok[T any](m *mcpClient, name string, args map[string]any) T {
+	m.t.Helper()
+	res := m.call(name, args)
+	if res.IsError {
+		m.t.Fatalf("%s(%v) failed: %s", name, args, text(m.t, res))
+	}
+	var v T
+	if err := json.Unmarshal([]byte(text(m.t, res)), &v); err != nil {
+		m.t.Fatalf("%s: result is not the JSON expected: %v\n%s", name, err, text(m.t, res))
+	}
+	return v
+}
+
+// fails calls a tool that must fail and returns its structured error.
+func (m *mcpClient) fails(name string, args map[string]any) ErrorBody {
+	m.t.Helper()
+	res := m.call(name, args)
+	if !res.IsError {
+		m.t.Fatalf("%s(%v) succeeded, want a tool error: %s", name, args, text(m.t, res))
+	}
+	var body ErrorBody
+	raw, _ := json.Marshal(res.StructuredContent)
+	if err := json.Unmarshal(raw, &body); err != nil || body.Error == "" {
+		m.t.Fatalf("%s: error result has no structured error: %s", name, raw)
+	}
+	if body.Error != text(m.t, res) {
+		m.t.Fatalf("%s: text %q and structured error %q differ", name, text(m.t, res), body.Error)
+	}
+	return body
+}
+
+// field asserts the error names field.
+func (b ErrorBody) field(t *testing.T, field string) {
+	t.Helper()
+	if _, ok := b.Fields[field]; !ok {
+		t.Fatalf("error does not name %q: %+v", field, b)
+	}
+}

@@ -1,0 +1,38 @@
+package tools
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// ServerOptions configure the MCP server that carries the tools.
+type ServerOptions struct {
+	Name, Version string
+	Tools         []Tool
+	Logger        *slog.Logger
+	CallTimeout   time.Duration // per tool call; 0 means none
+	Observe       CallObserver
+	Instructions  string
+	Extra         []server.ServerOption // e.g. a per-request tool filter
+}
+
+// NewServer builds the MCP server with every tool registered behind the
+// call middleware.
+func NewServer(o ServerOptions) *server.MCPServer {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts := []server.ServerOption{
+		server.WithToolCapabilities(false),
+		server.WithToolHandlerMiddleware(Middleware(o.Logger, o.CallTimeout, o.Observe)),
+	}
+	if o.Instructions != "" {
+		opts = append(opts, server.WithInstructions(o.Instructions))
+	}
+	opts = append(opts, o.Extra...)
+	s := server.NewMCPServer(o.Name, o.Version, opts...)
+	Add(s, o.Tools)
+	return s
+}

@@ -1,0 +1,289 @@
+// Package emulator holds what every vendor emulator (vendors/<name>/<name>test)
+// shares: injected faults and latency, per-route hit counts, the vendor's own
+// rate limits enforced as an exact sliding log, and JSON helpers. Each
+// emulator adds its vendor's routes, auth, envelopes and seed data.
+package emulator
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault is one injected failure, consumed by the next matching request.
+type Fault struct {
+	Method string // match only this method ("" any)
+	Path   string // match only paths with this prefix ("" any)
+
+	Delay      time.Duration // sleep before answering
+	Status     int           // answer this status instead of handling (0: handle)
+	RetryAfter int           // seconds, sent with Status
+	Body       string        // body sent with Status (default: the vendor's envelope)
+	Drop       bool          // close the connection without an answer
+	Malformed  bool          // answer 200 with a body that is not JSON
+	// AfterHandling applies Status/Drop/Malformed after the request was
+	// really processed: the vendor acted, then failed to say so.
+	AfterHandling bool
+}
+
+// Kit is embedded by each emulator: faults, hits, limits and latency.
+type Kit struct {
+	mu      sync.Mutex
+	faults  []Fault
+	hits    map[string]int
+	latency time.Duration
+	logs    map[string]*slidingLog
+	now     func() time.Time
+}
+
+// NewKit returns an empty Kit.
+func NewKit() *Kit {
+	return &Kit{hits: map[string]int{}, logs: map[string]*slidingLog{}, now: time.Now}
+}
+
+// Inject queues faults; each is used once, in order, by a matching request.
+func (k *Kit) Inject(fs ...Fault) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.faults = append(k.faults, fs...)
+}
+
+// SetLatency adds d to every answer (a vendor round trip).
+func (k *Kit) SetLatency(d time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.latency = d
+}
+
+// Hits is how many requests reached "METHOD /path" (the path as routed,
+// e.g. "POST /deals"), counted before any fault or limit.
+func (k *Kit) Hits(route string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.hits[route]
+}
+
+// TotalHits is how many requests reached the emulator.
+func (k *Kit) TotalHits() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, v := range k.hits {
+		n += v
+	}
+	return n
+}
+
+// Limited reports whether one more request for key breaks any window
+// (and records it when it does not). windows: limit -> period.
+func (k *Kit) Limited(key string, windows map[time.Duration]int) (bool, int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	for period, limit := range windows {
+		lg := k.log(key, period)
+		if lg.count(now, period) >= limit {
+			return true, int(lg.retryAfter(now, period, limit).Seconds()) + 1
+		}
+	}
+	for period := range windows {
+		k.log(key, period).add(now)
+	}
+	return false, 0
+}
+
+func (k *Kit) log(key string, period time.Duration) *slidingLog {
+	id := key + "/" + period.String()
+	lg := k.logs[id]
+	if lg == nil {
+		lg = &slidingLog{}
+		k.logs[id] = lg
+	}
+	return lg
+}
+
+// Serve wraps a vendor's handler with latency, hit counting and faults.
+// route maps a request to its route name for Hits; errBody renders the
+// vendor's error envelope for an injected status.
+func (k *Kit) Serve(route func(*http.Request) string, errBody func(status int) string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k.mu.Lock()
+		k.hits[route(r)]++
+		latency := k.latency
+		f, ok := k.takeFault(r)
+		k.mu.Unlock()
+		if latency > 0 {
+			sleep(r, latency)
+		}
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if f.Delay > 0 {
+			sleep(r, f.Delay)
+		}
+		if f.AfterHandling {
+			next.ServeHTTP(discard{h: http.Header{}}, r)
+		}
+		switch {
+		case f.Drop:
+			drop(w)
+		case f.Malformed:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"data": [{"id": "trunc`))
+		case f.Status != 0:
+			if f.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+			}
+			body := f.Body
+			if body == "" {
+				body = errBody(f.Status)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(f.Status)
+			_, _ = w.Write([]byte(body))
+		case !f.AfterHandling:
+			next.ServeHTTP(w, r)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	})
+}
+
+func (k *Kit) takeFault(r *http.Request) (Fault, bool) {
+	for i, f := range k.faults {
+		if (f.Method == "" || f.Method == r.Method) && strings.HasPrefix(r.URL.Path, f.Path) {
+			k.faults = append(k.faults[:i], k.faults[i+1:]...)
+			return f, true
+		}
+	}
+	return Fault{}, false
+}
+
+func sleep(r *http.Request, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
+
+// drop closes the connection with no answer (a reset, as far as the client knows).
+func drop(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header         { return d.h }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}
+
+// slidingLog is an exact log of request times for one window.
+type slidingLog struct{ times []time.Time }
+
+func (l *slidingLog) prune(now time.Time, period time.Duration) {
+	i := 0
+	for i < len(l.times) && !l.times[i].After(now.Add(-period)) {
+		i++
+	}
+	l.times = l.times[i:]
+}
+
+func (l *slidingLog) count(now time.Time, period time.Duration) int {
+	l.prune(now, period)
+	return len(l.times)
+}
+
+func (l *slidingLog) add(now time.Time) { l.times = append(l.times, now) }
+
+func (l *slidingLog) retryAfter(now time.Time, period time.Duration, limit int) time.Duration {
+	n := len(l.times)
+	if n < limit {
+		return 0
+	}
+	return l.times[n-limit].Add(period).Sub(now)
+}
+
+// JSON writes v with status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Bearer returns the token of an "Authorization: Bearer <token>" header.
+func Bearer(r *http.Request) string {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(v)
+}
+
+// IntParam reads an integer query parameter: def when absent, ok=false when
+// present but not an integer in [lo, hi].
+func IntParam(r *http.Request, name string, def, lo, hi int) (int, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, false
+	}
+	return n, true
+}
+
+// Page returns items[offset : offset+limit], clamped.
+func Page[T any](items []T, offset, limit int) []T {
+	if offset >= len(items) {
+		return []T{}
+	}
+	return items[offset:min(offset+limit, len(items))]
+}
+
+// IDs hands out sequential ids with a vendor prefix ("cnt_", "dl_").
+type IDs struct {
+	mu   sync.Mutex
+	next int
+}
+
+// Next returns prefix + the next number.
+func (g *IDs) Next(prefix string, start int) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.next < start {
+		g.next = start
+	}
+	g.next++
+	return prefix + strconv.Itoa(g.next)
+}
+
+// Transport serves requests straight from h, in memory: --sandbox uses it
+// so the emulators need no ports and add no network hop.
+func Transport(h http.Handler) http.RoundTripper { return transport{h} }
+
+type transport struct{ h http.Handler }
+
+func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
+}

@@ -1,0 +1,241 @@
+// Package vivre is a client of the Vivre REST API (shared/vendor-docs/vivre.txt):
+// contacts, deals and activities, Bearer + X-Workspace-ID auth, limit/offset
+// paging (max 500), 60 requests/min on Free and 600/min on Pro.
+//
+// Where the doc is silent we assume, and the emulator (vivretest) agrees:
+//   - single-object responses (create, get, update) come as {"data": {...}}
+//     or bare; both are read;
+//   - errors are {"error": "<code>", "message": "...", "field": "<name>"},
+//     with "fields": {"name": "problem"} accepted too;
+//   - deal stages are those of contacts plus "lost"
+//     (new | qualified | proposal | won | lost);
+//   - unknown ids answer 404.
+package vivre
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
+)
+
+// Name is the vendor's name in tool names, limiter keys and errors.
+const Name = "vivre"
+
+// DefaultBaseURL is the documented base URL.
+const DefaultBaseURL = "https://api.invrsys.com/vivre/v1"
+
+// Stages of contacts; deals also accept "lost".
+var (
+	ContactStages = []string{"new", "qualified", "proposal", "won"}
+	DealStages    = []string{"new", "qualified", "proposal", "won", "lost"}
+	ActivityTypes = []string{"call", "email", "meeting", "note"}
+)
+
+// Config is Vivre's configuration, read from the environment.
+type Config struct {
+	APIKey      string `env:"VIVRE_API_KEY"`
+	WorkspaceID string `env:"VIVRE_WORKSPACE_ID"`
+	Plan        string `env:"VIVRE_PLAN, default=free"`
+	RateLimit   int    `env:"VIVRE_RATE_LIMIT"` // requests/min; overrides the plan
+	BaseURL     string `env:"VIVRE_BASE_URL, default=https://api.invrsys.com/vivre/v1"`
+}
+
+// Configured reports whether credentials are present.
+func (c Config) Configured() bool { return c.APIKey != "" && c.WorkspaceID != "" }
+
+// PerMinute is the request budget per minute for this configuration.
+func (c Config) PerMinute() int {
+	switch {
+	case c.RateLimit > 0:
+		return c.RateLimit
+	case c.Plan == "pro":
+		return 600
+	default:
+		return 60
+	}
+}
+
+// Client calls Vivre with one API key and workspace.
+type Client struct{ c *vendors.Client }
+
+// New returns a client for cfg.
+func New(cfg Config, o vendors.Options) *Client {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+cfg.APIKey)
+	h.Set("X-Workspace-ID", cfg.WorkspaceID)
+	base := cfg.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	windows := []ratelimit.Window{{Limit: cfg.PerMinute(), Period: time.Minute}}
+	c := o.NewClient(Name, base, h, windows, cfg.APIKey, cfg.WorkspaceID)
+	c.DecodeError = decodeError
+	return &Client{c: c}
+}
+
+// Contact is a person or organisation in the pipeline.
+type Contact struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	Company   string    `json:"company,omitempty"`
+	AIScore   int       `json:"ai_score"`
+	Stage     string    `json:"stage,omitempty"`
+	Tags      []string  `json:"tags,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ContactPage is one page of GET /contacts.
+type ContactPage struct {
+	Data   []Contact `json:"data"`
+	Total  int       `json:"total"`
+	Limit  int       `json:"limit"`
+	Offset int       `json:"offset"`
+}
+
+// ListContactsParams filter and page GET /contacts.
+type ListContactsParams struct {
+	Search   string
+	ScoreMin *int
+	Limit    int // 1..500, 0 for the vendor default (50)
+	Offset   int
+}
+
+// ListContacts returns one page of contacts.
+func (c *Client) ListContacts(ctx context.Context, p ListContactsParams) (*ContactPage, error) {
+	q := url.Values{}
+	if p.Limit > 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.Offset > 0 {
+		q.Set("offset", strconv.Itoa(p.Offset))
+	}
+	if p.Search != "" {
+		q.Set("search", p.Search)
+	}
+	if p.ScoreMin != nil {
+		q.Set("score_min", strconv.Itoa(*p.ScoreMin))
+	}
+	var page ContactPage
+	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, "/contacts", q, nil), &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// GetContact returns one contact.
+func (c *Client) GetContact(ctx context.Context, id string) (*Contact, error) {
+	return do[Contact](ctx, c, vendors.NewRequest(http.MethodGet, "/contacts/"+url.PathEscape(id), nil, nil))
+}
+
+// NewContact is the body of POST /contacts.
+type NewContact struct {
+	Name    string   `json:"name"`
+	Email   string   `json:"email"`
+	Company string   `json:"company,omitempty"`
+	Stage   string   `json:"stage,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
+}
+
+// CreateContact adds a contact. Not retried once sent.
+func (c *Client) CreateContact(ctx context.Context, in NewContact) (*Contact, error) {
+	return do[Contact](ctx, c, vendors.NewRequest(http.MethodPost, "/contacts", nil, in))
+}
+
+// Deal is a sales opportunity of a contact.
+type Deal struct {
+	ID        string     `json:"id"`
+	ContactID string     `json:"contact_id"`
+	Title     string     `json:"title"`
+	Value     int64      `json:"value"` // smallest currency unit
+	Stage     string     `json:"stage"`
+	ClosedAt  *time.Time `json:"closed_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at,omitzero"`
+}
+
+// NewDeal is the body of POST /deals.
+type NewDeal struct {
+	ContactID string `json:"contact_id"`
+	Title     string `json:"title"`
+	Value     *int64 `json:"value,omitempty"`
+	Stage     string `json:"stage,omitempty"`
+}
+
+// CreateDeal opens a deal. Not retried once sent.
+func (c *Client) CreateDeal(ctx context.Context, in NewDeal) (*Deal, error) {
+	return do[Deal](ctx, c, vendors.NewRequest(http.MethodPost, "/deals", nil, in))
+}
+
+// DealUpdate is the body of PUT /deals/:id; nil fields are left unchanged.
+type DealUpdate struct {
+	Stage    string     `json:"stage,omitempty"`
+	Title    string     `json:"title,omitempty"`
+	Value    *int64     `json:"value,omitempty"`
+	ClosedAt *time.Time `json:"closed_at,omitempty"`
+}
+
+// UpdateDeal changes a deal (PUT: safe to retry).
+func (c *Client) UpdateDeal(ctx context.Context, id string, in DealUpdate) (*Deal, error) {
+	return do[Deal](ctx, c, vendors.NewRequest(http.MethodPut, "/deals/"+url.PathEscape(id), nil, in))
+}
+
+// Activity is a call, email, meeting or note logged on a contact or deal.
+type Activity struct {
+	ID        string    `json:"id"`
+	ContactID string    `json:"contact_id"`
+	DealID    string    `json:"deal_id,omitempty"`
+	Type      string    `json:"type"`
+	Note      string    `json:"note,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// NewActivity is the body of POST /activities.
+type NewActivity struct {
+	ContactID string `json:"contact_id"`
+	DealID    string `json:"deal_id,omitempty"`
+	Type      string `json:"type"`
+	Note      string `json:"note,omitempty"`
+}
+
+// LogActivity records an activity. Not retried once sent.
+func (c *Client) LogActivity(ctx context.Context, in NewActivity) (*Activity, error) {
+	return do[Activity](ctx, c, vendors.NewRequest(http.MethodPost, "/activities", nil, in))
+}
+
+func do[T any](ctx context.Context, c *Client, req vendors.Request) (*T, error) {
+	var out vendors.Unwrap[T]
+	if err := c.c.Do(ctx, req, &out); err != nil {
+		return nil, err
+	}
+	return &out.V, nil
+}
+
+// decodeError reads Vivre's error body.
+func decodeError(body []byte, e *vendors.Error) {
+	var v struct {
+		Error   string            `json:"error"`
+		Message string            `json:"message"`
+		Field   string            `json:"field"`
+		Fields  map[string]string `json:"fields"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return
+	}
+	e.Code, e.Message = v.Error, v.Message
+	if v.Field != "" {
+		e.Fields = map[string]string{v.Field: v.Message}
+	}
+	for k, m := range v.Fields {
+		if e.Fields == nil {
+			e.Fields = map[string]string{}
+		}
+		e.Fields[k] = m
+	}
+}
