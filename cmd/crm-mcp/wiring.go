@@ -46,11 +46,11 @@ func allVendors() []vendor {
 // wiring implements vendor for a config type Cfg and a client type C.
 type wiring[Cfg any, C any] struct {
 	vendorName string
-	hint       string                          // the env vars that enable it
-	configured func(Cfg) bool                  // credentials present
-	client     func(Cfg, vendors.Options) C    // the vendor client
+	hint       string                       // the env vars that enable it
+	configured func(Cfg) bool               // credentials present
+	client     func(Cfg, vendors.Options) C // the vendor client
 	toolset    func(tools.Clients[C]) []tools.Tool
-	emulate    func() (http.Handler, Cfg)      // an emulator and a config that reaches it
+	emulate    func() (http.Handler, Cfg) // an emulator and a config that reaches it
 	cfg        Cfg
 }
 
