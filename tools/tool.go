@@ -125,6 +125,7 @@ func newInput[T any](name string) input[T] {
 		if p.Value.Description == "" {
 			p.Value.Description = commonWords[p.Key]
 		}
+		portable(p.Value)
 	}
 	raw, err := json.Marshal(s)
 	if err != nil {
@@ -150,6 +151,27 @@ func newInput[T any](name string) input[T] {
 		props[p.Key] = true
 	}
 	return input[T]{raw: raw, schema: compiled, props: props}
+}
+
+// Formats some hosts reject (Gemini takes only date-time) are published as
+// the equivalent pattern, which every host accepts and bind still enforces.
+var formatPatterns = map[string]string{
+	"email": `^[^@\s]+@[^@\s]+\.[^@\s]+$`,
+	"uuid":  `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`,
+}
+
+func portable(s *jsonschema.Schema) {
+	if p, ok := formatPatterns[s.Format]; ok {
+		s.Pattern, s.Format = p, ""
+	}
+	if s.Items != nil {
+		portable(s.Items)
+	}
+	if s.Properties != nil {
+		for p := s.Properties.Oldest(); p != nil; p = p.Next() {
+			portable(p.Value)
+		}
+	}
 }
 
 // bind validates the call's arguments against the schema and decodes them.

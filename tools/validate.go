@@ -15,6 +15,9 @@ import (
 	"github.com/crm-mcp/crm-mcp/vendors"
 )
 
+// phonePattern is the E.164 pattern every phone argument uses.
+const phonePattern = `^\+[1-9][0-9]{6,14}$`
+
 var printer = message.NewPrinter(language.English)
 
 // schemaError turns a schema violation into one *vendors.Error whose Fields
@@ -75,6 +78,14 @@ func describe(k validator.ErrorKind) string {
 	case *kind.Format:
 		return fmt.Sprintf("must be a valid %s (got %v)", formatName(k.Want), quoteAny(k.Got))
 	case *kind.Pattern:
+		for f, p := range formatPatterns {
+			if p == k.Want {
+				return fmt.Sprintf("must be a valid %s (got %q)", formatName(f), k.Got)
+			}
+		}
+		if k.Want == phonePattern {
+			return fmt.Sprintf("must be a phone number in E.164 form, e.g. +14155550123 (got %q)", k.Got)
+		}
 		return fmt.Sprintf("has the wrong form (got %q; must match %s)", k.Got, k.Want)
 	case *kind.Minimum:
 		return "must be at least " + rat(k.Want) + " (got " + rat(k.Got) + ")"

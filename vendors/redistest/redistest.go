@@ -1,0 +1,116 @@
+// Package redistest gives tests a real Redis: the one named by REDIS_URL
+// (CI starts one), or else a redis-server it starts on a free loopback
+// port when the binary is on PATH. With neither, the test is skipped and
+// says why. Each test gets its own database number to stay independent.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	once    sync.Once
+	baseURL string
+	skipWhy string
+	nextDB  atomic.Int32
+)
+
+// URL returns a redis:// URL of a fresh, empty database for this test.
+func URL(t testing.TB) string {
+	t.Helper()
+	once.Do(start)
+	if baseURL == "" {
+		t.Skip("no Redis: " + skipWhy)
+	}
+	db := 1 + int(nextDB.Add(1))%15
+	u := fmt.Sprintf("%s/%d", baseURL, db)
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatalf("redis at %s: %v", baseURL, err)
+	}
+	return u
+}
+
+// Client returns a client of a fresh database for this test.
+func Client(t testing.TB) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func start() {
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			skipWhy = "REDIS_URL is not a redis URL: " + err.Error()
+			return
+		}
+		baseURL = "redis://" + opt.Addr
+		return
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		skipWhy = "REDIS_URL is unset and redis-server is not on PATH (apt-get install redis-server, or run .ci/run)"
+		return
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		skipWhy = err.Error()
+		return
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	dir, _ := os.MkdirTemp("", "redistest")
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		skipWhy = "starting redis-server: " + err.Error()
+		return
+	}
+	// The server lives as long as the test binary (see dieWithParent).
+	go func() { _ = cmd.Wait() }()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for i := 0; i < 100; i++ {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			baseURL = "redis://" + addr
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	skipWhy = "redis-server did not start on " + addr
+}
+
+// ClientFor returns another client of the database at url (a second replica).
+func ClientFor(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
