@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
 )
 
 // Clients returns the vendor client for a call: the configured one, or
@@ -49,13 +52,31 @@ func Add(s *server.MCPServer, ts []Tool) {
 	s.AddTools(st...)
 }
 
-// CallObserver is told of every finished tool call (metrics).
-type CallObserver func(tool, outcome string, d time.Duration, attempts int)
+// CallInfo describes one finished tool call (for logs and metrics).
+type CallInfo struct {
+	Tool, Vendor, Outcome string
+	Duration, LimiterWait time.Duration
+	Attempts              int  // requests sent to the vendor
+	Duplicate             bool // answered by the duplicate-send guard
+}
 
-// Middleware wraps every tool call: its deadline, the vendor-attempt count,
-// one log line, panic recovery (a panic becomes an isError result, never a
-// crash or a protocol error) and the observer.
-func Middleware(log *slog.Logger, timeout time.Duration, observe CallObserver) server.ToolHandlerMiddleware {
+// CallObserver is told of every finished tool call (metrics).
+type CallObserver func(CallInfo)
+
+type recordKey struct{}
+
+// callRecord collects what the tool layer learns during a call.
+type callRecord struct{ duplicate atomic.Bool }
+
+func recordFrom(ctx context.Context) *callRecord {
+	r, _ := ctx.Value(recordKey{}).(*callRecord)
+	return r
+}
+
+// Middleware wraps every tool call: its deadline, the duplicate-send store,
+// the vendor-attempt count, one log line, panic recovery (a panic becomes
+// an isError result, never a crash or a protocol error) and the observer.
+func Middleware(log *slog.Logger, timeout time.Duration, store dedupe.Store, observe CallObserver) server.ToolHandlerMiddleware {
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 			start := time.Now()
@@ -64,19 +85,23 @@ func Middleware(log *slog.Logger, timeout time.Duration, observe CallObserver) s
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			stats := &vendors.Stats{}
-			ctx = vendors.WithStats(ctx, stats)
+			stats, rec := &vendors.Stats{}, &callRecord{}
+			ctx = context.WithValue(vendors.WithStats(ctx, stats), recordKey{}, rec)
+			if store != nil {
+				ctx = WithDedupe(ctx, store)
+			}
 			defer func() {
 				if p := recover(); p != nil {
 					log.Error("tool handler panicked", "tool", req.Params.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 					res, err = ErrorResult(fmt.Errorf("internal error in %s; the call did not complete and can be retried", req.Params.Name)), nil
 				}
-				outcome := Outcome(res, err)
-				d := time.Since(start)
-				log.Info("tool call", "tool", req.Params.Name, "outcome", outcome, "duration", d,
-					"attempts", stats.Attempts(), "limiter_wait", stats.Waited())
+				vendor, _, _ := strings.Cut(req.Params.Name, "_")
+				info := CallInfo{Tool: req.Params.Name, Vendor: vendor, Outcome: Outcome(res, err), Duration: time.Since(start),
+					LimiterWait: stats.Waited(), Attempts: stats.Attempts(), Duplicate: rec.duplicate.Load()}
+				log.Info("tool call", "tool", info.Tool, "vendor", info.Vendor, "outcome", info.Outcome, "duration", info.Duration,
+					"attempts", info.Attempts, "limiter_wait", info.LimiterWait, "duplicate", info.Duplicate)
 				if observe != nil {
-					observe(req.Params.Name, outcome, d, stats.Attempts())
+					observe(info)
 				}
 			}()
 			return next(ctx, req)

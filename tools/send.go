@@ -72,6 +72,9 @@ func guardSend[In any](ctx context.Context, name string, args In, send func() *m
 			return res
 		}
 		if prior != nil {
+			if r := recordFrom(ctx); r != nil {
+				r.duplicate.Store(true)
+			}
 			return decodeResult(prior)
 		}
 		select { // an identical call is in flight: wait for its result

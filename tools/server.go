@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
 )
 
 // ServerOptions configure the MCP server that carries the tools.
@@ -14,6 +16,7 @@ type ServerOptions struct {
 	Logger        *slog.Logger
 	CallTimeout   time.Duration // per tool call; 0 means none
 	Observe       CallObserver
+	Dedupe        dedupe.Store // duplicate-send guard; nil: in-process
 	Instructions  string
 	Extra         []server.ServerOption // e.g. a per-request tool filter
 }
@@ -26,7 +29,7 @@ func NewServer(o ServerOptions) *server.MCPServer {
 	}
 	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
-		server.WithToolHandlerMiddleware(Middleware(o.Logger, o.CallTimeout, o.Observe)),
+		server.WithToolHandlerMiddleware(Middleware(o.Logger, o.CallTimeout, o.Dedupe, o.Observe)),
 	}
 	if o.Instructions != "" {
 		opts = append(opts, server.WithInstructions(o.Instructions))

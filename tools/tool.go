@@ -274,9 +274,15 @@ type ErrorBody struct {
 // ErrorResult is a failed call as a tool result (isError), never a protocol
 // error: a sentence the agent can act on plus the same facts structured.
 func ErrorResult(err error) *mcp.CallToolResult {
-	body := ErrorBody{Error: err.Error(), Kind: vendors.KindUnavailable}
+	body := ErrorBody{Error: vendors.Redact(err.Error()), Kind: vendors.KindUnavailable}
 	if e, ok := vendors.AsError(err); ok {
-		body.Kind, body.Vendor, body.Status, body.Fields = e.Kind, e.Vendor, e.Status, e.Fields
+		body.Kind, body.Vendor, body.Status = e.Kind, e.Vendor, e.Status
+		for k, v := range e.Fields {
+			if body.Fields == nil {
+				body.Fields = map[string]string{}
+			}
+			body.Fields[k] = vendors.Redact(v)
+		}
 		body.RetryAfterSeconds = e.RetrySeconds()
 	} else if errors.Is(err, context.DeadlineExceeded) {
 		body.Kind = vendors.KindTimeout

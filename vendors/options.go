@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
@@ -29,6 +30,14 @@ func (o Options) NewClient(vendor, baseURL string, header http.Header, windows [
 	}
 	if o.Unlimited {
 		windows = nil
+	}
+	for _, c := range credential {
+		RegisterSecret(c)
+	}
+	for _, vs := range header {
+		for _, v := range vs {
+			RegisterSecret(strings.TrimPrefix(v, "Bearer "))
+		}
 	}
 	return &Client{
 		Vendor:   vendor,

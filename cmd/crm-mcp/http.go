@@ -11,15 +11,14 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// shutdownGrace bounds how long in-flight calls may run after SIGTERM.
-const shutdownGrace = 25 * time.Second
-
 // handler is the one HTTP face: streamable HTTP at /mcp, legacy SSE at
-// /sse (+ /message), /healthz, and in --sandbox the emulators under
-// /sandbox/<vendor>/.
+// /sse (+ /message), /healthz, /metrics, and in --sandbox the emulators
+// under /sandbox/<vendor>/; all behind guard.
 func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) error) {
-	streamable := server.NewStreamableHTTPServer(a.mcp, server.WithStreamableHTTPLogger(a.log))
-	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second))
+	streamable := server.NewStreamableHTTPServer(a.mcp, server.WithStreamableHTTPLogger(a.log),
+		server.WithHTTPContextFunc(withRequestHeaders))
+	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second),
+		server.WithSSEContextFunc(withRequestHeaders))
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", streamable)
 	mux.Handle("/sse", sse.SSEHandler())
@@ -32,6 +31,7 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.Handle("/metrics", a.metrics.handler())
 	for name, h := range a.emulators {
 		prefix := "/sandbox/" + name
 		mux.Handle(prefix+"/", http.StripPrefix(prefix, h))
@@ -41,7 +41,7 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 		streamable.CloseSessions(ctx)
 		return nil
 	}
-	return mux, closeStreams
+	return a.guard(mux), closeStreams
 }
 
 // serveHTTP listens on addr until ctx ends, then shuts down gracefully:
@@ -69,7 +69,7 @@ func (a *app) serveListener(ctx context.Context, ln net.Listener) error {
 	}
 	ready.Store(false)
 	a.log.Info("shutting down: finishing in-flight calls")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
 	defer cancel()
 	srv.RegisterOnShutdown(func() { _ = closeStreams(sctx) })
 	err := srv.Shutdown(sctx)

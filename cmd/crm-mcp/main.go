@@ -24,10 +24,12 @@ import (
 
 	"github.com/lmittmann/tint"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
 	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
 )
 
@@ -50,6 +52,20 @@ type Config struct {
 	CallTimeout time.Duration `env:"CRM_MCP_CALL_TIMEOUT, default=30s"`
 	LogLevel    string        `env:"LOG_LEVEL, default=info"`
 	LogFormat   string        `env:"LOG_FORMAT, default=text"`
+
+	// Shared state across replicas: rate-limit budgets and the duplicate-send guard.
+	RedisURL string `env:"REDIS_URL"`
+
+	// Hosted mode (HTTP).
+	AuthTokens        []string      `env:"MCP_AUTH_TOKENS"`
+	AllowedOrigins    []string      `env:"MCP_ALLOWED_ORIGINS"`
+	AllowedHosts      []string      `env:"MCP_ALLOWED_HOSTS"`
+	InsecureNoAuth    bool          `env:"CRM_MCP_INSECURE_NO_AUTH"`
+	ClientCredentials bool          `env:"CRM_MCP_CLIENT_CREDENTIALS"`
+	MaxBodyBytes      int64         `env:"CRM_MCP_MAX_BODY_BYTES, default=1048576"`
+	ShutdownGrace     time.Duration `env:"CRM_MCP_SHUTDOWN_GRACE, default=25s"`
+	// SandboxUnlimited lifts the emulated vendors' limits (load tests only).
+	SandboxUnlimited bool `env:"CRM_MCP_SANDBOX_UNLIMITED"`
 }
 
 // run is main without the process: testable, returns the exit code.
@@ -83,7 +99,7 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Re
 	switch cfg.Transport {
 	case "stdio":
 		err = serveStdio(ctx, app, stdin, stdout)
-	case "http", "sse":
+	case "http":
 		err = serveHTTP(ctx, app, cfg.Addr)
 	}
 	if err != nil {
@@ -103,6 +119,7 @@ func parseFlags(cfg *Config, args []string, stderr io.Writer) (version bool, err
 	toolsets := fs.String("toolsets", strings.Join(cfg.Toolsets, ","), "comma-separated toolsets to expose (default all configured)")
 	fs.BoolVar(&cfg.ReadOnly, "read-only", cfg.ReadOnly, "expose only tools that change nothing")
 	fs.DurationVar(&cfg.CallTimeout, "call-timeout", cfg.CallTimeout, "deadline of one tool call")
+	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", cfg.InsecureNoAuth, "allow http on a non-loopback address without MCP_AUTH_TOKENS")
 	fs.BoolVar(&version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return false, err
@@ -112,8 +129,11 @@ func parseFlags(cfg *Config, args []string, stderr io.Writer) (version bool, err
 		return false, errors.New("unexpected argument")
 	}
 	cfg.Toolsets = splitList(*toolsets)
+	if cfg.Transport == "sse" {
+		cfg.Transport = "http"
+	}
 	switch cfg.Transport {
-	case "stdio", "http", "sse":
+	case "stdio", "http":
 	default:
 		fmt.Fprintf(stderr, "crm-mcp: --transport (CRM_MCP_TRANSPORT) must be stdio or http, not %q\n", cfg.Transport)
 		return false, errors.New("bad transport")
@@ -137,6 +157,7 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, not %q", level)
 	}
+	w = redactingWriter{w}
 	switch format {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})), nil
@@ -146,7 +167,21 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("LOG_FORMAT must be text or json, not %q", format)
 }
 
+// redactingWriter passes every log line through vendors.Redact, so no
+// registered credential is written, whatever a message or attribute holds.
+type redactingWriter struct{ w io.Writer }
+
+func (r redactingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, vendors.Redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 func isTerminal(w io.Writer) bool {
+	if r, ok := w.(redactingWriter); ok {
+		w = r.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -157,16 +192,43 @@ func isTerminal(w io.Writer) bool {
 
 // app is everything a transport needs.
 type app struct {
-	cfg       Config
-	log       *slog.Logger
-	mcp       *server.MCPServer
-	emulators map[string]http.Handler // --sandbox only
+	cfg          Config
+	log          *slog.Logger
+	mcp          *server.MCPServer
+	metrics      *metrics
+	emulators    map[string]http.Handler // --sandbox only
+	toolsetOf    map[string]string       // tool name -> toolset
+	envVendors   map[string]bool         // toolsets enabled for every caller
+	vendorByName map[string]vendor
+	close        func()
 }
 
 // build wires the configured vendors (or the emulators) into an MCP server.
 func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Logger) (*app, error) {
-	opts := vendors.Options{Limiter: ratelimit.NewMemory(), Logger: log}
-	a := &app{cfg: cfg, log: log, emulators: map[string]http.Handler{}}
+	a := &app{cfg: cfg, log: log, metrics: newMetrics(), emulators: map[string]http.Handler{}, toolsetOf: map[string]string{},
+		envVendors: map[string]bool{}, vendorByName: map[string]vendor{}, close: func() {}}
+	if err := a.checkExposure(); err != nil {
+		return nil, err
+	}
+	opts := vendors.Options{Limiter: ratelimit.NewMemory(), Logger: log, Observe: a.metrics.observeVendor, Unlimited: cfg.Sandbox && cfg.SandboxUnlimited}
+	var store dedupe.Store = dedupe.NewMemory()
+	if cfg.RedisURL != "" {
+		ropt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb := redis.NewClient(ropt)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := rdb.Ping(pctx).Err(); err != nil {
+			_ = rdb.Close()
+			return nil, fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %w", ropt.Addr, err)
+		}
+		opts.Limiter, store = ratelimit.NewRedis(rdb), dedupe.NewRedis(rdb)
+		a.close = func() { _ = rdb.Close() }
+		log.Info("sharing rate limits and the duplicate-send guard through Redis", "addr", ropt.Addr)
+	}
+	perRequest := cfg.ClientCredentials && cfg.Transport == "http" && !cfg.Sandbox
 	var all []tools.Tool
 	var names []string
 	for _, v := range allVendors() {
@@ -174,16 +236,20 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
+		var ts []tools.Tool
 		switch {
 		case cfg.Sandbox:
-			ts, h := v.sandbox(opts)
-			all = append(all, ts...)
+			var h http.Handler
+			ts, h = v.sandbox(opts)
 			a.emulators[v.name()] = h
-		case ok:
-			all = append(all, v.tools(opts)...)
+		case ok || perRequest:
+			ts = v.tools(ctx, opts, env, ok, perRequest)
 		default:
 			continue
 		}
+		a.envVendors[v.name()] = ok || cfg.Sandbox
+		a.vendorByName[v.name()] = v
+		all = append(all, ts...)
 		names = append(names, v.name())
 	}
 	if len(names) == 0 {
@@ -198,12 +264,29 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 		}
 	}
 	exposed := tools.Filter(all, cfg.Toolsets, cfg.ReadOnly)
+	for _, t := range exposed {
+		a.toolsetOf[t.Def.Name] = t.Toolset
+	}
 	a.mcp = tools.NewServer(tools.ServerOptions{
 		Name: "crm-mcp", Version: version, Tools: exposed, Logger: log, CallTimeout: cfg.CallTimeout,
-		Instructions: instructions(names, cfg.Sandbox),
+		Observe: a.metrics.observeCall, Dedupe: store, Instructions: instructions(names, cfg.Sandbox),
+		Extra: []server.ServerOption{server.WithToolFilter(a.toolFilter)},
 	})
-	log.Info("crm-mcp ready", "version", version, "transport", cfg.Transport, "toolsets", names, "tools", len(exposed), "read_only", cfg.ReadOnly)
+	log.Info("crm-mcp ready", "version", version, "transport", cfg.Transport, "toolsets", names, "tools", len(exposed),
+		"read_only", cfg.ReadOnly, "client_credentials", perRequest)
 	return a, nil
+}
+
+// checkExposure refuses to serve HTTP beyond loopback with no tokens.
+func (a *app) checkExposure() error {
+	if a.cfg.Transport != "http" || len(a.cfg.AuthTokens) > 0 || isLoopback(hostname(a.cfg.Addr)) {
+		return nil
+	}
+	if a.cfg.InsecureNoAuth {
+		a.log.Warn("INSECURE: serving on a non-loopback address without MCP_AUTH_TOKENS; anyone who can reach it can use every tool and every vendor key", "addr", a.cfg.Addr)
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without MCP_AUTH_TOKENS: anyone who can reach it could message your customers. Set MCP_AUTH_TOKENS (comma-separated bearer tokens), bind to 127.0.0.1, or pass --insecure-no-auth", a.cfg.Addr)
 }
 
 func instructions(vendors []string, sandbox bool) string {

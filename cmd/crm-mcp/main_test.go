@@ -130,13 +130,29 @@ func TestStdioStdoutIsOnlyJSONRPC(t *testing.T) {
 	}
 }
 
-// startHTTP serves a sandbox app on a loopback port until the test ends.
-func startHTTP(t *testing.T, extraEnv ...string) string {
+// testConfig is the Config the binary would load from these env vars.
+func testConfig(t *testing.T, kv ...string) (Config, envconfig.Lookuper) {
 	t.Helper()
-	kv := append([]string{"CRM_MCP_SANDBOX", "true"}, extraEnv...)
-	log := slog.New(slog.DiscardHandler)
-	cfg := Config{Sandbox: true, Transport: "http", CallTimeout: 30 * time.Second}
-	a, err := build(context.Background(), cfg, env(kv...), log)
+	l := env(append([]string{"CRM_MCP_TRANSPORT", "http", "CRM_MCP_ADDR", "127.0.0.1:0"}, kv...)...)
+	var cfg Config
+	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &cfg, Lookuper: l}); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, l
+}
+
+// startHTTP serves a sandbox app on a loopback port until the test ends.
+func startHTTP(t *testing.T, kv ...string) string {
+	t.Helper()
+	_, base := startApp(t, slog.New(slog.DiscardHandler), append([]string{"CRM_MCP_SANDBOX", "true"}, kv...)...)
+	return base
+}
+
+// startApp builds the app from env vars and serves it on a loopback port.
+func startApp(t *testing.T, log *slog.Logger, kv ...string) (*app, string) {
+	t.Helper()
+	cfg, l := testConfig(t, kv...)
+	a, err := build(context.Background(), cfg, l, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +169,7 @@ func startHTTP(t *testing.T, extraEnv ...string) string {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return "http://" + ln.Addr().String()
+	return a, "http://" + ln.Addr().String()
 }
 
 func initialize(t *testing.T, c *client.Client) {
@@ -221,4 +237,13 @@ func TestHTTPServesStreamableSSEAndHealth(t *testing.T) {
 		t.Fatalf("direct emulator call: %v %v", err, resp)
 	}
 	resp.Body.Close()
+}
+
+func newLoopbackListener(t *testing.T) (net.Listener, error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, nil
 }

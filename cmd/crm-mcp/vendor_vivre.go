@@ -11,7 +11,7 @@ import (
 func init() {
 	register(&wiring[vivre.Config, *vivre.Client]{
 		vendorName: vivre.Name,
-		hint:       "VIVRE_API_KEY and VIVRE_WORKSPACE_ID",
+		creds:      []string{"VIVRE_API_KEY", "VIVRE_WORKSPACE_ID"},
 		configured: vivre.Config.Configured,
 		client:     vivre.New,
 		toolset:    tools.Vivre,

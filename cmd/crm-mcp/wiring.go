@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/emulator"
+	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
 )
 
 // vendor is how main wires one vendor: its configuration from the
@@ -19,14 +21,20 @@ import (
 // Each vendor_<name>.go registers one in init.
 type vendor interface {
 	name() string
-	envHint() string
+	// credentials are the env vars that enable the vendor; in hosted mode
+	// with client credentials, the same values may come as request headers
+	// (VIVRE_API_KEY -> X-Vivre-Api-Key).
+	credentials() []string
 	// load reads the vendor's env vars; ok reports credentials present.
 	load(ctx context.Context, l envconfig.Lookuper) (ok bool, err error)
-	// tools builds the toolset on the loaded credentials.
-	tools(o vendors.Options) []tools.Tool
+	// tools builds the toolset on the env's credentials (when envOK) and,
+	// when perRequest is set, on credentials sent by the caller.
+	tools(ctx context.Context, o vendors.Options, env envconfig.Lookuper, envOK, perRequest bool) []tools.Tool
 	// sandbox builds the toolset on an in-process emulator and returns the
 	// emulator too, to mount at /sandbox/<name>/ in HTTP mode.
 	sandbox(o vendors.Options) ([]tools.Tool, http.Handler)
+	// inRequest reports whether the call's request carries this vendor's credentials.
+	inRequest(ctx context.Context) bool
 }
 
 var registered = map[string]vendor{}
@@ -46,7 +54,7 @@ func allVendors() []vendor {
 // wiring implements vendor for a config type Cfg and a client type C.
 type wiring[Cfg any, C any] struct {
 	vendorName string
-	hint       string                       // the env vars that enable it
+	creds      []string                     // env vars that enable it, e.g. VIVRE_API_KEY
 	configured func(Cfg) bool               // credentials present
 	client     func(Cfg, vendors.Options) C // the vendor client
 	toolset    func(tools.Clients[C]) []tools.Tool
@@ -54,24 +62,127 @@ type wiring[Cfg any, C any] struct {
 	cfg        Cfg
 }
 
-func (w *wiring[Cfg, C]) name() string    { return w.vendorName }
-func (w *wiring[Cfg, C]) envHint() string { return w.hint }
+func (w *wiring[Cfg, C]) name() string          { return w.vendorName }
+func (w *wiring[Cfg, C]) credentials() []string { return w.creds }
 
-func (w *wiring[Cfg, C]) load(ctx context.Context, l envconfig.Lookuper) (bool, error) {
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &w.cfg, Lookuper: l}); err != nil {
-		return false, fmt.Errorf("%s configuration: %w", w.vendorName, err)
+// config reads the vendor's configuration from l (nothing is kept between
+// calls: every app, and every tenant, loads its own).
+func (w *wiring[Cfg, C]) config(ctx context.Context, l envconfig.Lookuper) (Cfg, bool, error) {
+	var cfg Cfg
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: l}); err != nil {
+		return cfg, false, fmt.Errorf("%s configuration: %w", w.vendorName, err)
 	}
-	return w.configured(w.cfg), nil
+	return cfg, w.configured(cfg), nil
 }
 
-func (w *wiring[Cfg, C]) tools(o vendors.Options) []tools.Tool {
-	return w.toolset(tools.Static(w.client(w.cfg, o)))
+func (w *wiring[Cfg, C]) load(ctx context.Context, l envconfig.Lookuper) (bool, error) {
+	_, ok, err := w.config(ctx, l)
+	return ok, err
+}
+
+func (w *wiring[Cfg, C]) tools(ctx context.Context, o vendors.Options, env envconfig.Lookuper, envOK, perRequest bool) []tools.Tool {
+	var static C
+	if envOK {
+		cfg, _, _ := w.config(ctx, env)
+		static = w.client(cfg, o)
+	}
+	tenants := &clientCache[C]{m: map[string]C{}}
+	return w.toolset(func(ctx context.Context) (C, error) {
+		if perRequest && w.inRequest(ctx) {
+			return tenants.get(ctx, w.creds, func(l envconfig.Lookuper) (C, bool) {
+				cfg, ok, err := w.config(ctx, envconfig.MultiLookuper(l, env))
+				if err != nil || !ok {
+					var zero C
+					return zero, false
+				}
+				return w.client(cfg, o), true
+			})
+		}
+		if envOK {
+			return static, nil
+		}
+		var zero C
+		return zero, &vendors.Error{Vendor: w.vendorName, Kind: vendors.KindAuth,
+			Message: "no credentials for this vendor: send the " + strings.Join(headerNames(w.creds), " and ") + " headers"}
+	})
 }
 
 func (w *wiring[Cfg, C]) sandbox(o vendors.Options) ([]tools.Tool, http.Handler) {
 	h, cfg := w.emulate()
 	o.HTTP = &http.Client{Transport: emulator.Transport(h)}
 	return w.toolset(tools.Static(w.client(cfg, o))), h
+}
+
+func (w *wiring[Cfg, C]) inRequest(ctx context.Context) bool {
+	h := requestHeaders(ctx)
+	if h == nil {
+		return false
+	}
+	for _, name := range headerNames(w.creds) {
+		if h.Get(name) == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// clientCache keeps one client per tenant credential set, so a tenant's
+// limiter key and connections are reused across calls.
+type clientCache[C any] struct {
+	mu sync.Mutex
+	m  map[string]C
+}
+
+func (c *clientCache[C]) get(ctx context.Context, creds []string, build func(envconfig.Lookuper) (C, bool)) (C, error) {
+	h := requestHeaders(ctx)
+	values := make([]string, len(creds))
+	for i, name := range headerNames(creds) {
+		values[i] = h.Get(name)
+	}
+	key := ratelimit.Fingerprint(strings.Join(values, "\x00"))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.m[key]; ok {
+		return cl, nil
+	}
+	cl, ok := build(headerLookuper(h, creds))
+	if !ok {
+		return cl, &vendors.Error{Kind: vendors.KindAuth, Message: "the credential headers are incomplete or invalid"}
+	}
+	if len(c.m) >= 1024 { // bounded: drop all rather than grow without end
+		c.m = map[string]C{}
+	}
+	c.m[key] = cl
+	return cl, nil
+}
+
+// headerName maps a credential env var to its request header:
+// VIVRE_WORKSPACE_ID -> X-Vivre-Workspace-Id.
+func headerName(env string) string {
+	parts := strings.Split(strings.ToLower(env), "_")
+	for i, p := range parts {
+		parts[i] = strings.ToUpper(p[:1]) + p[1:]
+	}
+	return "X-" + strings.Join(parts, "-")
+}
+
+func headerNames(envs []string) []string {
+	out := make([]string, len(envs))
+	for i, e := range envs {
+		out[i] = headerName(e)
+	}
+	return out
+}
+
+// headerLookuper answers the credential env vars from request headers.
+func headerLookuper(h http.Header, creds []string) envconfig.Lookuper {
+	m := map[string]string{}
+	for _, e := range creds {
+		if v := h.Get(headerName(e)); v != "" {
+			m[e] = v
+		}
+	}
+	return envconfig.MapLookuper(m)
 }
 
 // sandboxURL is the base URL clients use for an in-process emulator; the
@@ -83,7 +194,7 @@ func sandboxURL(name string) string { return "http://" + name + ".sandbox.invali
 func envHints() string {
 	var parts []string
 	for _, v := range allVendors() {
-		parts = append(parts, fmt.Sprintf("%s (%s)", v.name(), v.envHint()))
+		parts = append(parts, fmt.Sprintf("%s (%s)", v.name(), strings.Join(v.credentials(), " and ")))
 	}
 	return strings.Join(parts, ", ")
 }

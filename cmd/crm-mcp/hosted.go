@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/crm-mcp/crm-mcp/tools"
+	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
+)
+
+// The HTTP face holds keys that can message a company's customers, so it
+// checks, in this order: Host and Origin (DNS rebinding), then the bearer
+// token, then the body size. Only /healthz is open.
+
+type headersKey struct{}
+
+// withRequestHeaders keeps the request's headers for the tool layer: the
+// caller's own vendor credentials and its X-MCP-* narrowing. It also sets
+// the tenant scope of the duplicate-send guard.
+func withRequestHeaders(ctx context.Context, r *http.Request) context.Context {
+	h := r.Header.Clone()
+	ctx = context.WithValue(ctx, headersKey{}, h)
+	var creds []string
+	for _, v := range allVendors() {
+		for _, name := range headerNames(v.credentials()) {
+			if s := h.Get(name); s != "" {
+				vendors.RegisterSecret(s)
+				creds = append(creds, name+"="+s)
+			}
+		}
+	}
+	if len(creds) > 0 {
+		ctx = tools.WithScope(ctx, ratelimit.Fingerprint(strings.Join(creds, "\x00")))
+	}
+	return ctx
+}
+
+func requestHeaders(ctx context.Context) http.Header {
+	h, _ := ctx.Value(headersKey{}).(http.Header)
+	return h
+}
+
+// toolFilter hides, per request, the toolsets the caller has no
+// credentials for (client-credentials mode) and applies X-MCP-Toolsets and
+// X-MCP-Read-Only. Without request headers (stdio) it changes nothing.
+func (a *app) toolFilter(ctx context.Context, ts []mcp.Tool) []mcp.Tool {
+	h := requestHeaders(ctx)
+	if h == nil {
+		return ts
+	}
+	only := splitList(h.Get("X-MCP-Toolsets"))
+	readOnly, _ := strconv.ParseBool(h.Get("X-MCP-Read-Only"))
+	out := ts[:0:0]
+	for _, t := range ts {
+		set := a.toolsetOf[t.Name]
+		if !a.envVendors[set] && !a.vendorByName[set].inRequest(ctx) && set != "" && a.vendorByName[set] != nil {
+			continue
+		}
+		if len(only) > 0 && !slices.Contains(only, set) {
+			continue
+		}
+		if readOnly && (t.Annotations.ReadOnlyHint == nil || !*t.Annotations.ReadOnlyHint) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// guard wraps every endpoint but /healthz with the host, origin, token and
+// body-size checks.
+func (a *app) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !a.hostAllowed(r.Host) {
+			http.Error(w, "forbidden: Host "+strconv.Quote(r.Host)+" is not allowed (set MCP_ALLOWED_HOSTS)", http.StatusForbidden)
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !a.originAllowed(o) {
+			http.Error(w, "forbidden: Origin "+strconv.Quote(o)+" is not allowed (set MCP_ALLOWED_ORIGINS)", http.StatusForbidden)
+			return
+		}
+		if len(a.cfg.AuthTokens) > 0 && !a.tokenOK(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="crm-mcp"`)
+			http.Error(w, "unauthorized: send Authorization: Bearer <token> (one of MCP_AUTH_TOKENS)", http.StatusUnauthorized)
+			return
+		}
+		if r.Body != nil && a.cfg.MaxBodyBytes > 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// tokenOK compares against every token in constant time, so neither a
+// match nor its position leaks through timing.
+func (a *app) tokenOK(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	match := 0
+	for _, t := range a.cfg.AuthTokens {
+		match |= subtle.ConstantTimeCompare([]byte(got), []byte(t))
+	}
+	return match == 1
+}
+
+// hostAllowed: loopback names always; with MCP_ALLOWED_HOSTS, those too;
+// a server bound to a non-loopback address with no list accepts any Host
+// (it is behind tokens).
+func (a *app) hostAllowed(host string) bool {
+	name := hostname(host)
+	if isLoopback(name) {
+		return true
+	}
+	if len(a.cfg.AllowedHosts) > 0 {
+		return slices.ContainsFunc(a.cfg.AllowedHosts, func(h string) bool { return strings.EqualFold(h, name) || strings.EqualFold(h, host) })
+	}
+	return !isLoopback(hostname(a.cfg.Addr))
+}
+
+// originAllowed: browsers send Origin; only loopback pages and the listed
+// origins may drive the server.
+func (a *app) originAllowed(origin string) bool {
+	if slices.ContainsFunc(a.cfg.AllowedOrigins, func(o string) bool { return o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) }) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && isLoopback(u.Hostname())
+}
+
+func hostname(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/crm-mcp/crm-mcp/tools"
+)
+
+// metrics are the Prometheus series of /metrics, on a registry of the app's
+// own (not the global one) so tests and several apps in one process agree.
+type metrics struct {
+	reg          *prometheus.Registry
+	calls        *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	vendorReqs   *prometheus.CounterVec
+	limiterWait  *prometheus.HistogramVec
+	dupesBlocked *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_mcp_tool_calls_total",
+			Help: "Tool calls by tool and outcome (ok or the error kind)."}, []string{"tool", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crm_mcp_tool_call_duration_seconds",
+			Help: "Tool call latency, request in to result out.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14)}, []string{"tool"}),
+		vendorReqs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_mcp_vendor_requests_total",
+			Help: "Requests sent to vendors by HTTP status (0: no response)."}, []string{"vendor", "status"}),
+		limiterWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crm_mcp_limiter_wait_seconds",
+			Help: "Time tool calls waited for the vendor rate limiter.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"vendor"}),
+		dupesBlocked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_mcp_duplicate_sends_blocked_total",
+			Help: "Sends answered from the duplicate-send guard instead of reaching the vendor."}, []string{"tool"}),
+	}
+	m.reg.MustRegister(m.calls, m.latency, m.vendorReqs, m.limiterWait, m.dupesBlocked,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeCall(c tools.CallInfo) {
+	m.calls.WithLabelValues(c.Tool, c.Outcome).Inc()
+	m.latency.WithLabelValues(c.Tool).Observe(c.Duration.Seconds())
+	if c.LimiterWait > 0 {
+		m.limiterWait.WithLabelValues(c.Vendor).Observe(c.LimiterWait.Seconds())
+	}
+	if c.Duplicate {
+		m.dupesBlocked.WithLabelValues(c.Tool).Inc()
+	}
+}
+
+func (m *metrics) observeVendor(vendor string, status int, _ time.Duration) {
+	m.vendorReqs.WithLabelValues(vendor, strconv.Itoa(status)).Inc()
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

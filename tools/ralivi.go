@@ -1,0 +1,231 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/ralivi"
+)
+
+// Ralivi returns the Ralivi toolset: read-only, as is Ralivi's API.
+func Ralivi(c Clients[*ralivi.Client]) []Tool {
+	return []Tool{
+		raliviListContacts(c), raliviListDeals(c), raliviListTasks(c),
+		raliviListActivities(c), raliviGetOrganization(c),
+	}
+}
+
+// Outputs: snake_case; a field Ralivi sends as null (or empty) is omitted.
+
+type raliviContact struct {
+	ID            string   `json:"id"`
+	Name          string   `json:"name"`
+	Email         string   `json:"email,omitempty"`
+	Phone         string   `json:"phone,omitempty"`
+	Company       string   `json:"company,omitempty"`
+	Status        string   `json:"status,omitempty"`
+	Tags          []string `json:"tags,omitempty"`
+	Summary       string   `json:"summary,omitempty"`
+	CreatedAt     string   `json:"created_at,omitempty"`
+	UpdatedAt     string   `json:"updated_at,omitempty"`
+	LastTouchedAt string   `json:"last_touched_at,omitempty"`
+}
+
+type raliviDeal struct {
+	ID              string   `json:"id"`
+	Title           string   `json:"title"`
+	Stage           string   `json:"stage"`
+	Amount          *float64 `json:"amount,omitempty"`
+	Probability     *float64 `json:"probability,omitempty"`
+	ContactID       string   `json:"contact_id,omitempty"`
+	Summary         string   `json:"summary,omitempty"`
+	CreatedAt       string   `json:"created_at,omitempty"`
+	UpdatedAt       string   `json:"updated_at,omitempty"`
+	LastActivityAt  string   `json:"last_activity_at,omitempty"`
+	NextActionDueAt string   `json:"next_action_due_at,omitempty"`
+}
+
+type raliviTask struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+	Status      string `json:"status,omitempty"`
+	Priority    string `json:"priority,omitempty"`
+	DueDate     string `json:"due_date,omitempty"`
+	DealID      string `json:"deal_id,omitempty"`
+	ContactID   string `json:"contact_id,omitempty"`
+	AssignedTo  string `json:"assigned_to,omitempty"`
+	CreatedAt   string `json:"created_at,omitempty"`
+	UpdatedAt   string `json:"updated_at,omitempty"`
+}
+
+type raliviActivity struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Subject   string `json:"subject,omitempty"`
+	Body      string `json:"body,omitempty"`
+	DealID    string `json:"deal_id,omitempty"`
+	ContactID string `json:"contact_id,omitempty"`
+	CreatedAt string `json:"created_at,omitempty"`
+	CreatedBy string `json:"created_by,omitempty"`
+}
+
+type raliviOrganization struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Website   string `json:"website,omitempty"`
+	Industry  string `json:"industry,omitempty"`
+	CreatedAt string `json:"created_at,omitempty"`
+}
+
+// The wire and output structs have the same fields in the same order, so
+// each converts directly; only the JSON names differ.
+func raliviContactOut(v ralivi.Contact) raliviContact    { return raliviContact(v) }
+func raliviDealOut(v ralivi.Deal) raliviDeal             { return raliviDeal(v) }
+func raliviTaskOut(v ralivi.Task) raliviTask             { return raliviTask(v) }
+func raliviActivityOut(v ralivi.Activity) raliviActivity { return raliviActivity(v) }
+
+// raliviPage is the shape every list input embeds.
+type raliviPage struct {
+	Limit  int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100,default=50"`
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// params unwraps our cursor into Ralivi's nextCursor.
+func (p raliviPage) params() (ralivi.PageParams, error) {
+	cur, err := vendors.ParseCursor(ralivi.Name, "c", p.Cursor)
+	return ralivi.PageParams{Limit: p.Limit, Cursor: cur}, err
+}
+
+// raliviNext wraps Ralivi's nextCursor; "" at the end.
+func raliviNext(next string) string {
+	if next == "" {
+		return ""
+	}
+	return vendors.Cursor("c", next)
+}
+
+// raliviList runs one list call and converts its page.
+func raliviList[W, O any](ctx context.Context, c Clients[*ralivi.Client], p raliviPage,
+	call func(*ralivi.Client, ralivi.PageParams) (*ralivi.Page[W], error), conv func(W) O) ([]O, string, error) {
+	pp, err := p.params()
+	if err != nil {
+		return nil, "", err
+	}
+	cl, err := c(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	page, err := call(cl, pp)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]O, len(page.Data))
+	for i, v := range page.Data {
+		out[i] = conv(v)
+	}
+	return out, raliviNext(page.NextCursor), nil
+}
+
+type raliviListContactsIn struct {
+	raliviPage
+}
+
+type raliviContactList struct {
+	Contacts   []raliviContact `json:"contacts"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+}
+
+func raliviListContacts(c Clients[*ralivi.Client]) Tool {
+	return New("ralivi", "ralivi_list_contacts", "List Ralivi contacts",
+		"List Ralivi contacts, newest first: name, email, phone, company, status, tags, summary. Returns contacts and next_cursor.",
+		Read, func(ctx context.Context, in raliviListContactsIn) (raliviContactList, error) {
+			out, next, err := raliviList(ctx, c, in.raliviPage, func(cl *ralivi.Client, p ralivi.PageParams) (*ralivi.Page[ralivi.Contact], error) {
+				return cl.ListContacts(ctx, p)
+			}, raliviContactOut)
+			return raliviContactList{Contacts: out, NextCursor: next}, err
+		})
+}
+
+type raliviListDealsIn struct {
+	Stage string `json:"stage,omitempty" jsonschema:"minLength=1" jsonschema_description:"Stage id: lead, qualified, proposal, negotiation, closed-won, or a custom stage id."`
+	raliviPage
+}
+
+type raliviDealList struct {
+	Deals      []raliviDeal `json:"deals"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+func raliviListDeals(c Clients[*ralivi.Client]) Tool {
+	return New("ralivi", "ralivi_list_deals", "List Ralivi deals",
+		"List Ralivi deals, optionally of one stage, with amount, probability and contact_id. Won deals have stage closed-won; their updated_at is the close date.",
+		Read, func(ctx context.Context, in raliviListDealsIn) (raliviDealList, error) {
+			out, next, err := raliviList(ctx, c, in.raliviPage, func(cl *ralivi.Client, p ralivi.PageParams) (*ralivi.Page[ralivi.Deal], error) {
+				return cl.ListDeals(ctx, ralivi.DealParams{PageParams: p, Stage: in.Stage})
+			}, raliviDealOut)
+			return raliviDealList{Deals: out, NextCursor: next}, err
+		})
+}
+
+// raliviLinkIn filters tasks and activities.
+type raliviLinkIn struct {
+	DealID    string `json:"deal_id,omitempty" jsonschema:"minLength=1" jsonschema_description:"Only those linked to this deal."`
+	ContactID string `json:"contact_id,omitempty" jsonschema:"minLength=1" jsonschema_description:"Only those linked to this contact."`
+	raliviPage
+}
+
+func (in raliviLinkIn) params(p ralivi.PageParams) ralivi.LinkParams {
+	return ralivi.LinkParams{PageParams: p, DealID: in.DealID, ContactID: in.ContactID}
+}
+
+type raliviTaskList struct {
+	Tasks      []raliviTask `json:"tasks"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+func raliviListTasks(c Clients[*ralivi.Client]) Tool {
+	return New("ralivi", "ralivi_list_tasks", "List Ralivi tasks",
+		"List Ralivi tasks, optionally of one deal and/or contact: title, status, priority, due_date, assignee. Returns tasks and next_cursor.",
+		Read, func(ctx context.Context, in raliviLinkIn) (raliviTaskList, error) {
+			out, next, err := raliviList(ctx, c, in.raliviPage, func(cl *ralivi.Client, p ralivi.PageParams) (*ralivi.Page[ralivi.Task], error) {
+				return cl.ListTasks(ctx, in.params(p))
+			}, raliviTaskOut)
+			return raliviTaskList{Tasks: out, NextCursor: next}, err
+		})
+}
+
+type raliviActivityList struct {
+	Activities []raliviActivity `json:"activities"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+func raliviListActivities(c Clients[*ralivi.Client]) Tool {
+	return New("ralivi", "ralivi_list_activities", "List Ralivi activities",
+		"List the Ralivi activity log (calls, notes, emails), newest first, optionally of one deal and/or contact. Returns activities and next_cursor.",
+		Read, func(ctx context.Context, in raliviLinkIn) (raliviActivityList, error) {
+			out, next, err := raliviList(ctx, c, in.raliviPage, func(cl *ralivi.Client, p ralivi.PageParams) (*ralivi.Page[ralivi.Activity], error) {
+				return cl.ListActivities(ctx, in.params(p))
+			}, raliviActivityOut)
+			return raliviActivityList{Activities: out, NextCursor: next}, err
+		})
+}
+
+type raliviGetOrganizationIn struct{}
+
+func raliviGetOrganization(c Clients[*ralivi.Client]) Tool {
+	return New("ralivi", "ralivi_get_organization", "Get the Ralivi organization",
+		"Get the Ralivi organization the API key belongs to: id, name, website, industry.",
+		Read, func(ctx context.Context, _ raliviGetOrganizationIn) (*raliviOrganization, error) {
+			cl, err := c(ctx)
+			if err != nil {
+				return nil, err
+			}
+			org, err := cl.GetOrganization(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out := raliviOrganization(*org)
+			return &out, nil
+		})
+}

@@ -1,0 +1,345 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/vixiees"
+)
+
+// Vixiees returns the Vixiees toolset. Its records are already snake_case
+// on the wire (vendors/vixiees), so the tools return them as they come.
+func Vixiees(c Clients[*vixiees.Client]) []Tool {
+	return []Tool{
+		vixieesListContacts(c), vixieesCreateContact(c), vixieesUpdateContact(c),
+		vixieesListDeals(c), vixieesCreateDeal(c), vixieesUpdateDeal(c),
+		vixieesListRecordings(c), vixieesGetRecording(c),
+		vixieesListWhatsAppTemplates(c), vixieesSendWhatsAppTemplate(c), vixieesCreateTask(c),
+	}
+}
+
+// vixieesPos is a place in a page-numbered list. The cursor carries the page
+// size and the updated_since filter too, so later pages match the first.
+type vixieesPos struct {
+	page, limit int
+	since       *time.Time
+}
+
+const vixieesBadCursor = "not a cursor returned by this tool; omit it to start at the first page"
+
+// vixieesStart reads the arguments of a list call into a position.
+func vixieesStart(cursor string, limit int, since *time.Time) (vixieesPos, error) {
+	if cursor == "" {
+		return vixieesPos{page: 1, limit: cmp(limit, 100), since: since}, nil
+	}
+	v, err := vendors.ParseCursor(vixiees.Name, "p", cursor)
+	if err != nil {
+		return vixieesPos{}, err
+	}
+	parts := strings.SplitN(v, ":", 3)
+	if len(parts) != 3 {
+		return vixieesPos{}, vendors.Invalid(vixiees.Name, "cursor", vixieesBadCursor)
+	}
+	var p vixieesPos
+	p.page, err = strconv.Atoi(parts[0])
+	if err != nil || p.page < 1 {
+		return vixieesPos{}, vendors.Invalid(vixiees.Name, "cursor", vixieesBadCursor)
+	}
+	p.limit, err = strconv.Atoi(parts[1])
+	if err != nil || p.limit < 1 || p.limit > vixiees.MaxLimit {
+		return vixieesPos{}, vendors.Invalid(vixiees.Name, "cursor", vixieesBadCursor)
+	}
+	if parts[2] != "" {
+		t, err := time.Parse(time.RFC3339, parts[2])
+		if err != nil {
+			return vixieesPos{}, vendors.Invalid(vixiees.Name, "cursor", vixieesBadCursor)
+		}
+		p.since = &t
+	}
+	switch {
+	case limit != 0 && limit != p.limit:
+		return vixieesPos{}, vendors.Invalid(vixiees.Name, "limit", fmt.Sprintf("this cursor pages by %d; omit limit or pass %d", p.limit, p.limit))
+	case since != nil && (p.since == nil || !since.Equal(*p.since)):
+		return vixieesPos{}, vendors.Invalid(vixiees.Name, "updated_since", "differs from the first page's; omit it when passing cursor")
+	}
+	return p, nil
+}
+
+func (p vixieesPos) params() vixiees.ListParams {
+	return vixiees.ListParams{Page: p.page, Limit: p.limit, UpdatedFrom: p.since}
+}
+
+// next is next_cursor: empty when this page is the last.
+func (p vixieesPos) next(got, total int) string {
+	if got == 0 || p.page*p.limit >= total {
+		return ""
+	}
+	since := ""
+	if p.since != nil {
+		since = p.since.UTC().Format(time.RFC3339Nano)
+	}
+	return vendors.Cursor("p", fmt.Sprintf("%d:%d:%s", p.page+1, p.limit, since))
+}
+
+// vixieesList runs one page of a list tool.
+func vixieesList[T any](ctx context.Context, c Clients[*vixiees.Client], cursor string, limit int, since *time.Time,
+	fetch func(*vixiees.Client, context.Context, vixiees.ListParams) (*vixiees.Page[T], error)) ([]T, int, string, error) {
+	pos, err := vixieesStart(cursor, limit, since)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	cl, err := c(ctx)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	page, err := fetch(cl, ctx, pos.params())
+	if err != nil {
+		return nil, 0, "", err
+	}
+	return nonNil(page.Data), page.Total, pos.next(len(page.Data), page.Total), nil
+}
+
+type vixieesSyncIn struct {
+	UpdatedSince *time.Time `json:"updated_since,omitempty" jsonschema_description:"Only records updated at or after this time (RFC 3339), for incremental sync."`
+	Limit        int        `json:"limit,omitempty" jsonschema:"minimum=1,maximum=1000,default=100" jsonschema_description:"Page size; a cursor keeps the size of its first page."`
+	Cursor       string     `json:"cursor,omitempty"`
+}
+
+type vixieesPageIn struct {
+	Limit  int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=1000,default=100" jsonschema_description:"Page size; a cursor keeps the size of its first page."`
+	Cursor string `json:"cursor,omitempty"`
+}
+
+type vixieesContactList struct {
+	Contacts   []vixiees.Contact `json:"contacts"`
+	Total      int               `json:"total"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+}
+
+func vixieesListContacts(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_list_contacts", "List Vixiees contacts",
+		"List Vixiees contacts, least recently updated first; pass updated_since for incremental sync. Returns contacts, total and next_cursor.",
+		Read, func(ctx context.Context, in vixieesSyncIn) (vixieesContactList, error) {
+			data, total, next, err := vixieesList(ctx, c, in.Cursor, in.Limit, in.UpdatedSince, (*vixiees.Client).ListContacts)
+			return vixieesContactList{Contacts: data, Total: total, NextCursor: next}, err
+		})
+}
+
+type vixieesCreateContactIn struct {
+	Name  string `json:"name" jsonschema:"required,minLength=1" jsonschema_description:"Full name."`
+	Email string `json:"email,omitempty" jsonschema:"format=email" jsonschema_description:"Email address."`
+	Phone string `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"Mobile phone, E.164, e.g. +5511987654321; needed for WhatsApp."`
+}
+
+func vixieesCreateContact(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_create_contact", "Create a Vixiees contact",
+		"Create a contact in Vixiees. Returns the contact with its id.",
+		Create, func(ctx context.Context, in vixieesCreateContactIn) (*vixiees.Contact, error) {
+			cl, err := c(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return cl.CreateContact(ctx, vixiees.ContactFields(in))
+		})
+}
+
+type vixieesUpdateContactIn struct {
+	ID    string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Contact id, e.g. ct_1001."`
+	Name  string `json:"name,omitempty" jsonschema:"minLength=1" jsonschema_description:"New full name."`
+	Email string `json:"email,omitempty" jsonschema:"format=email" jsonschema_description:"New email address."`
+	Phone string `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"New phone, E.164, e.g. +5511987654321."`
+}
+
+// Validate asks for at least one change.
+func (in vixieesUpdateContactIn) Validate() error {
+	if in.Name == "" && in.Email == "" && in.Phone == "" {
+		return vendors.Invalid("", "name", "give at least one of name, email or phone to change")
+	}
+	return nil
+}
+
+func vixieesUpdateContact(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_update_contact", "Update a Vixiees contact",
+		"Change a Vixiees contact's name, email or phone; fields left out stay as they are. Returns the contact.",
+		Update, func(ctx context.Context, in vixieesUpdateContactIn) (*vixiees.Contact, error) {
+			cl, err := c(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return cl.UpdateContact(ctx, in.ID, vixiees.ContactFields{Name: in.Name, Email: in.Email, Phone: in.Phone})
+		})
+}
+
+type vixieesDealList struct {
+	Deals      []vixiees.Deal `json:"deals"`
+	Total      int            `json:"total"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+func vixieesListDeals(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_list_deals", "List Vixiees deals",
+		"List Vixiees deals with stage and value, least recently updated first; pass updated_since for incremental sync. Returns deals, total and next_cursor.",
+		Read, func(ctx context.Context, in vixieesSyncIn) (vixieesDealList, error) {
+			data, total, next, err := vixieesList(ctx, c, in.Cursor, in.Limit, in.UpdatedSince, (*vixiees.Client).ListDeals)
+			return vixieesDealList{Deals: data, Total: total, NextCursor: next}, err
+		})
+}
+
+type vixieesCreateDealIn struct {
+	Title     string `json:"title" jsonschema:"required,minLength=1" jsonschema_description:"Deal name."`
+	ContactID string `json:"contact_id,omitempty"`
+	Value     *int64 `json:"value,omitempty" jsonschema:"minimum=0"`
+	Stage     string `json:"stage,omitempty" jsonschema:"enum=new,enum=qualified,enum=proposal,enum=negotiation,enum=won,enum=lost" jsonschema_description:"Pipeline stage (default new)."`
+}
+
+func vixieesCreateDeal(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_create_deal", "Create a Vixiees deal",
+		"Open a deal in Vixiees, optionally for a contact. Returns the deal with its id.",
+		Create, func(ctx context.Context, in vixieesCreateDealIn) (*vixiees.Deal, error) {
+			cl, err := c(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return cl.CreateDeal(ctx, vixiees.DealFields(in))
+		})
+}
+
+type vixieesUpdateDealIn struct {
+	ID        string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Deal id, e.g. dl_5001."`
+	Title     string `json:"title,omitempty" jsonschema:"minLength=1" jsonschema_description:"New title."`
+	Value     *int64 `json:"value,omitempty" jsonschema:"minimum=0"`
+	Stage     string `json:"stage,omitempty" jsonschema:"enum=new,enum=qualified,enum=proposal,enum=negotiation,enum=won,enum=lost" jsonschema_description:"New pipeline stage."`
+	ContactID string `json:"contact_id,omitempty" jsonschema_description:"Move the deal to this contact."`
+}
+
+// Validate asks for at least one change.
+func (in vixieesUpdateDealIn) Validate() error {
+	if in.Title == "" && in.Value == nil && in.Stage == "" && in.ContactID == "" {
+		return vendors.Invalid("", "stage", "give at least one of title, value, stage or contact_id to change")
+	}
+	return nil
+}
+
+func vixieesUpdateDeal(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_update_deal", "Update a Vixiees deal",
+		"Move a Vixiees deal to another stage or change its title, value or contact; fields left out stay as they are. Returns the deal.",
+		Update, func(ctx context.Context, in vixieesUpdateDealIn) (*vixiees.Deal, error) {
+			cl, err := c(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return cl.UpdateDeal(ctx, in.ID, vixiees.DealFields{Title: in.Title, ContactID: in.ContactID, Value: in.Value, Stage: in.Stage})
+		})
+}
+
+type vixieesRecordingList struct {
+	Recordings []vixiees.Recording `json:"recordings"`
+	Total      int                 `json:"total"`
+	NextCursor string              `json:"next_cursor,omitempty"`
+}
+
+func vixieesListRecordings(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_list_recordings", "List Vixiees call recordings",
+		"List recorded calls in Vixiees with contact, duration, audio url and transcript summary. Returns recordings, total and next_cursor.",
+		Read, func(ctx context.Context, in vixieesPageIn) (vixieesRecordingList, error) {
+			data, total, next, err := vixieesList(ctx, c, in.Cursor, in.Limit, nil, (*vixiees.Client).ListRecordings)
+			return vixieesRecordingList{Recordings: data, Total: total, NextCursor: next}, err
+		})
+}
+
+type vixieesGetRecordingIn struct {
+	ID string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Recording id, e.g. rec_801."`
+}
+
+func vixieesGetRecording(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_get_recording", "Get a Vixiees call recording",
+		"Get one recorded call by id: contact, duration, when, audio url and transcript summary.",
+		Read, func(ctx context.Context, in vixieesGetRecordingIn) (*vixiees.Recording, error) {
+			cl, err := c(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return cl.GetRecording(ctx, in.ID)
+		})
+}
+
+type vixieesTemplateList struct {
+	Templates []vixiees.Template `json:"templates"`
+}
+
+// vixieesMaxTemplatePages bounds the template read (10 000 templates).
+const vixieesMaxTemplatePages = 10
+
+func vixieesListWhatsAppTemplates(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_list_whatsapp_templates", "List Vixiees WhatsApp templates",
+		"List every approved WhatsApp template: id, name, language, body with {{1}}, {{2}}... and variable_count. Use before vixiees_send_whatsapp_template.",
+		Read, func(ctx context.Context, _ struct{}) (vixieesTemplateList, error) {
+			cl, err := c(ctx)
+			if err != nil {
+				return vixieesTemplateList{}, err
+			}
+			out := vixieesTemplateList{Templates: []vixiees.Template{}}
+			for p := 1; p <= vixieesMaxTemplatePages; p++ {
+				page, err := cl.ListTemplates(ctx, vixiees.ListParams{Page: p, Limit: vixiees.MaxLimit})
+				if err != nil {
+					return vixieesTemplateList{}, err
+				}
+				out.Templates = append(out.Templates, page.Data...)
+				if len(page.Data) == 0 || p*vixiees.MaxLimit >= page.Total {
+					break
+				}
+			}
+			return out, nil
+		})
+}
+
+type vixieesSendIn struct {
+	TemplateID string   `json:"template_id" jsonschema:"required,minLength=1" jsonschema_description:"Template id from vixiees_list_whatsapp_templates, e.g. tpl_101."`
+	Phone      string   `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"Recipient phone, E.164, e.g. +5511987654321. Or give contact_id."`
+	ContactID  string   `json:"contact_id,omitempty" jsonschema_description:"Recipient contact (uses its phone). Or give phone."`
+	Variables  []string `json:"variables,omitempty" jsonschema:"minLength=1" jsonschema_description:"Values for {{1}}, {{2}}... in order; exactly the template's variable_count."`
+	SendGuard
+}
+
+// Validate asks for exactly one recipient.
+func (in vixieesSendIn) Validate() error {
+	if (in.Phone == "") == (in.ContactID == "") {
+		return vendors.Invalid("", "phone", "give exactly one of phone or contact_id")
+	}
+	return nil
+}
+
+func vixieesSendWhatsAppTemplate(c Clients[*vixiees.Client]) Tool {
+	return NewSend("vixiees", "vixiees_send_whatsapp_template", "Send a Vixiees WhatsApp template",
+		"Send an approved WhatsApp template to a phone or contact, filling its variables. Messages a real person. Returns the queued message.",
+		func(ctx context.Context, in vixieesSendIn) (*vixiees.Message, error) {
+			cl, err := c(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return cl.SendTemplate(ctx, in.TemplateID, vixiees.SendMessage{Phone: in.Phone, ContactID: in.ContactID, Variables: in.Variables})
+		})
+}
+
+type vixieesCreateTaskIn struct {
+	Title     string     `json:"title" jsonschema:"required,minLength=1" jsonschema_description:"What to do, e.g. Call back about the proposal."`
+	ContactID string     `json:"contact_id,omitempty"`
+	DealID    string     `json:"deal_id,omitempty"`
+	DueAt     *time.Time `json:"due_at,omitempty" jsonschema_description:"When it is due (RFC 3339)."`
+}
+
+func vixieesCreateTask(c Clients[*vixiees.Client]) Tool {
+	return New("vixiees", "vixiees_create_task", "Create a Vixiees task",
+		"Create a follow-up task in Vixiees, optionally linked to a contact and a deal. Returns the task with its id.",
+		Create, func(ctx context.Context, in vixieesCreateTaskIn) (*vixiees.Task, error) {
+			cl, err := c(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return cl.CreateTask(ctx, vixiees.NewTask(in))
+		})
+}

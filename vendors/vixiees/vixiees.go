@@ -1,0 +1,389 @@
+// Package vixiees is a client of the Vixiees API (shared/vendor-docs/vixiees.txt):
+// contacts, deals, call recordings, WhatsApp Business templates and tasks.
+//
+// What the doc says:
+//   - auth is one secret X-API-Key header;
+//   - lists page with page (1 onwards) and limit (at most 1000), and filter
+//     by created_at / updated_at; 422 means the limit is too large or the
+//     query is invalid;
+//   - errors are {"error": "message", "details": {field: problem}} with
+//     400, 401, 404, 422 and 429;
+//   - limits scale with licences, and a hard 40 requests per 2 s applies
+//     whatever the licences.
+//
+// The doc's limit line is garbled ("Per minute: licenses x 25 requests -
+// Per hour: x60 - Per day: x24"). We read the multipliers as a chain: per
+// minute 25 × licences, per hour 60 × that (1500 × licences), per day 24 ×
+// the hour (36000 × licences), all enforced at once together with 40 per
+// 2 s. VIXIEES_LIMIT_PER_HOUR and VIXIEES_LIMIT_PER_DAY override the
+// derived values (the day is derived from the hour in effect).
+//
+// Where the doc is silent we assume, and the emulator (vixieestest) agrees:
+//   - the base URL is https://api.vixiees.com/v1 (configurable);
+//   - paths: GET/POST /contacts, PUT /contacts/{id}, GET/POST /deals,
+//     PUT /deals/{id}, GET /recordings, GET /recordings/{id},
+//     GET /whatsapp_templates (the doc names only the send),
+//     POST /whatsapp_templates/{id}/send_message with body
+//     {"phone" | "contact_id", "variables": ["..."]} filling {{1}}, {{2}}...,
+//     and POST /tasks;
+//   - PUT changes only the fields it carries;
+//   - lists answer {"data": [...], "page": 1, "limit": 100, "total": N},
+//     default limit 100, oldest update first (stable for incremental sync);
+//   - the incremental-sync filter is the query updated_at_from (the doc
+//     shows both "updated_at>=" and "updated_at_from"), sent as RFC 3339 UTC;
+//   - single records come as {"data": {...}} or bare; both are read;
+//   - JSON is snake_case; deal value is an integer in the smallest currency
+//     unit; deal stages are new | qualified | proposal | negotiation | won | lost;
+//   - unknown ids answer 404, an unknown template too; sending a template
+//     with the wrong number of variables is 422 naming "variables".
+package vixiees
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
+)
+
+// Name is the vendor's name in tool names, limiter keys and errors.
+const Name = "vixiees"
+
+// DefaultBaseURL is assumed: the doc gives none.
+const DefaultBaseURL = "https://api.vixiees.com/v1"
+
+// MaxLimit is the documented largest page.
+const MaxLimit = 1000
+
+// DealStages are the assumed pipeline stages.
+var DealStages = []string{"new", "qualified", "proposal", "negotiation", "won", "lost"}
+
+// Config is Vixiees' configuration, read from the environment.
+type Config struct {
+	APIKey       string `env:"VIXIEES_API_KEY"`
+	Licenses     int    `env:"VIXIEES_LICENSES, default=1"`
+	LimitPerHour int    `env:"VIXIEES_LIMIT_PER_HOUR"` // overrides 60 × the per-minute limit
+	LimitPerDay  int    `env:"VIXIEES_LIMIT_PER_DAY"`  // overrides 24 × the per-hour limit
+	BaseURL      string `env:"VIXIEES_BASE_URL, default=https://api.vixiees.com/v1"`
+}
+
+// Configured reports whether a key is present.
+func (c Config) Configured() bool { return c.APIKey != "" }
+
+// Limits are the request budgets of one account.
+type Limits struct {
+	Per2Seconds, PerMinute, PerHour, PerDay int
+}
+
+// Limits derives the budgets from the licences (at least 1) and overrides.
+func (c Config) Limits() Limits {
+	l := Limits{Per2Seconds: 40, PerMinute: 25 * max(c.Licenses, 1)}
+	l.PerHour = 60 * l.PerMinute
+	if c.LimitPerHour > 0 {
+		l.PerHour = c.LimitPerHour
+	}
+	l.PerDay = 24 * l.PerHour
+	if c.LimitPerDay > 0 {
+		l.PerDay = c.LimitPerDay
+	}
+	return l
+}
+
+// Windows are the limits as limiter windows, all enforced at once.
+func (l Limits) Windows() []ratelimit.Window {
+	return []ratelimit.Window{
+		{Limit: l.Per2Seconds, Period: 2 * time.Second},
+		{Limit: l.PerMinute, Period: time.Minute},
+		{Limit: l.PerHour, Period: time.Hour},
+		{Limit: l.PerDay, Period: 24 * time.Hour},
+	}
+}
+
+// Client calls Vixiees with one API key.
+type Client struct{ c *vendors.Client }
+
+// New returns a client for cfg.
+func New(cfg Config, o vendors.Options) *Client {
+	h := http.Header{}
+	h.Set("X-API-Key", cfg.APIKey)
+	base := cfg.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	c := o.NewClient(Name, base, h, cfg.Limits().Windows(), cfg.APIKey)
+	c.DecodeError = decodeError
+	return &Client{c: c}
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Data  []T `json:"data"`
+	Page  int `json:"page"`
+	Limit int `json:"limit"`
+	Total int `json:"total"`
+}
+
+// ListParams page (and, for contacts and deals, filter) a list.
+type ListParams struct {
+	UpdatedFrom *time.Time // only records updated at or after this
+	Page        int        // 1 onwards; 0 for the first
+	Limit       int        // 1..1000; 0 for the vendor default (100)
+}
+
+func (p ListParams) query() url.Values {
+	q := url.Values{}
+	if p.Page > 0 {
+		q.Set("page", strconv.Itoa(p.Page))
+	}
+	if p.Limit != 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.UpdatedFrom != nil {
+		q.Set("updated_at_from", p.UpdatedFrom.UTC().Format(time.RFC3339))
+	}
+	return q
+}
+
+// Contact is a person in the account.
+type Contact struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email,omitempty"`
+	Phone     string    `json:"phone,omitempty"` // E.164
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ContactFields is the body of POST /contacts and PUT /contacts/{id};
+// empty fields are left out (PUT leaves them unchanged).
+type ContactFields struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
+}
+
+// ListContacts returns one page of contacts.
+func (c *Client) ListContacts(ctx context.Context, p ListParams) (*Page[Contact], error) {
+	return list[Contact](ctx, c, "/contacts", p)
+}
+
+// CreateContact adds a contact. Not retried once sent.
+func (c *Client) CreateContact(ctx context.Context, in ContactFields) (*Contact, error) {
+	return do[Contact](ctx, c, vendors.NewRequest(http.MethodPost, "/contacts", nil, in))
+}
+
+// UpdateContact changes the given fields of a contact (PUT: safe to retry).
+func (c *Client) UpdateContact(ctx context.Context, id string, in ContactFields) (*Contact, error) {
+	return do[Contact](ctx, c, vendors.NewRequest(http.MethodPut, "/contacts/"+url.PathEscape(id), nil, in))
+}
+
+// Deal is a sales opportunity.
+type Deal struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	ContactID string    `json:"contact_id,omitempty"`
+	Value     int64     `json:"value"` // smallest currency unit
+	Stage     string    `json:"stage"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// DealFields is the body of POST /deals and PUT /deals/{id}; nil or empty
+// fields are left out.
+type DealFields struct {
+	Title     string `json:"title,omitempty"`
+	ContactID string `json:"contact_id,omitempty"`
+	Value     *int64 `json:"value,omitempty"`
+	Stage     string `json:"stage,omitempty"`
+}
+
+// ListDeals returns one page of deals.
+func (c *Client) ListDeals(ctx context.Context, p ListParams) (*Page[Deal], error) {
+	return list[Deal](ctx, c, "/deals", p)
+}
+
+// CreateDeal opens a deal. Not retried once sent.
+func (c *Client) CreateDeal(ctx context.Context, in DealFields) (*Deal, error) {
+	return do[Deal](ctx, c, vendors.NewRequest(http.MethodPost, "/deals", nil, in))
+}
+
+// UpdateDeal changes the given fields of a deal (PUT: safe to retry).
+func (c *Client) UpdateDeal(ctx context.Context, id string, in DealFields) (*Deal, error) {
+	return do[Deal](ctx, c, vendors.NewRequest(http.MethodPut, "/deals/"+url.PathEscape(id), nil, in))
+}
+
+// Recording is a recorded call.
+type Recording struct {
+	ID                string    `json:"id"`
+	ContactID         string    `json:"contact_id,omitempty"`
+	DurationSeconds   int       `json:"duration_seconds"`
+	RecordedAt        time.Time `json:"recorded_at"`
+	URL               string    `json:"url"` // the audio file
+	TranscriptSummary string    `json:"transcript_summary,omitempty"`
+}
+
+// ListRecordings returns one page of call recordings.
+func (c *Client) ListRecordings(ctx context.Context, p ListParams) (*Page[Recording], error) {
+	return list[Recording](ctx, c, "/recordings", p)
+}
+
+// GetRecording returns one call recording.
+func (c *Client) GetRecording(ctx context.Context, id string) (*Recording, error) {
+	return do[Recording](ctx, c, vendors.NewRequest(http.MethodGet, "/recordings/"+url.PathEscape(id), nil, nil))
+}
+
+// Template is an approved WhatsApp Business template.
+type Template struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	Language      string `json:"language"`
+	Category      string `json:"category,omitempty"`
+	Status        string `json:"status"`
+	Body          string `json:"body"`           // with {{1}}, {{2}}... placeholders
+	VariableCount int    `json:"variable_count"` // how many variables a send must give
+}
+
+// ListTemplates returns one page of WhatsApp templates.
+func (c *Client) ListTemplates(ctx context.Context, p ListParams) (*Page[Template], error) {
+	return list[Template](ctx, c, "/whatsapp_templates", p)
+}
+
+// SendMessage is the body of POST /whatsapp_templates/{id}/send_message:
+// exactly one of Phone or ContactID.
+type SendMessage struct {
+	Phone     string   `json:"phone,omitempty"`
+	ContactID string   `json:"contact_id,omitempty"`
+	Variables []string `json:"variables"`
+}
+
+// Message is a WhatsApp message the vendor accepted for delivery.
+type Message struct {
+	ID         string    `json:"id"`
+	TemplateID string    `json:"template_id"`
+	Phone      string    `json:"phone"`
+	ContactID  string    `json:"contact_id,omitempty"`
+	Status     string    `json:"status"`
+	Body       string    `json:"body,omitempty"` // the rendered text
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// SendTemplate sends a template to a phone or contact. Never re-sent once
+// the vendor may have received it.
+func (c *Client) SendTemplate(ctx context.Context, templateID string, in SendMessage) (*Message, error) {
+	if in.Variables == nil {
+		in.Variables = []string{}
+	}
+	path := "/whatsapp_templates/" + url.PathEscape(templateID) + "/send_message"
+	return do[Message](ctx, c, vendors.NewRequest(http.MethodPost, path, nil, in))
+}
+
+// Task is a follow-up to do.
+type Task struct {
+	ID        string     `json:"id"`
+	Title     string     `json:"title"`
+	ContactID string     `json:"contact_id,omitempty"`
+	DealID    string     `json:"deal_id,omitempty"`
+	DueAt     *time.Time `json:"due_at,omitempty"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// NewTask is the body of POST /tasks.
+type NewTask struct {
+	Title     string     `json:"title"`
+	ContactID string     `json:"contact_id,omitempty"`
+	DealID    string     `json:"deal_id,omitempty"`
+	DueAt     *time.Time `json:"due_at,omitempty"`
+}
+
+// CreateTask adds a task. Not retried once sent.
+func (c *Client) CreateTask(ctx context.Context, in NewTask) (*Task, error) {
+	return do[Task](ctx, c, vendors.NewRequest(http.MethodPost, "/tasks", nil, in))
+}
+
+func list[T any](ctx context.Context, c *Client, path string, p ListParams) (*Page[T], error) {
+	var page Page[T]
+	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, path, p.query(), nil), &page); err != nil {
+		return nil, err
+	}
+	if page.Data == nil {
+		page.Data = []T{}
+	}
+	return &page, nil
+}
+
+func do[T any](ctx context.Context, c *Client, req vendors.Request) (*T, error) {
+	var out vendors.Unwrap[T]
+	if err := c.c.Do(ctx, req, &out); err != nil {
+		return nil, err
+	}
+	return &out.V, nil
+}
+
+// decodeError reads {"error": "...", "details": {...}}. On a validation
+// failure (400, 422) the details name fields, renamed to our arguments; on
+// other failures (a 429's window and docs link) they are not fields.
+func decodeError(body []byte, e *vendors.Error) {
+	var v struct {
+		Error   string          `json:"error"`
+		Details json.RawMessage `json:"details"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return
+	}
+	e.Message = v.Error
+	var details map[string]json.RawMessage
+	if json.Unmarshal(v.Details, &details) != nil || e.Kind != vendors.KindInvalid {
+		return
+	}
+	for k, raw := range details {
+		if e.Fields == nil {
+			e.Fields = map[string]string{}
+		}
+		e.Fields[argName(k)] = detail(raw)
+	}
+}
+
+// detail renders one details value: a string, a list of strings, or JSON.
+func detail(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var ss []string
+	if json.Unmarshal(raw, &ss) == nil {
+		return strings.Join(ss, "; ")
+	}
+	return string(raw)
+}
+
+// renamed are vendor query names whose tool argument has another name.
+var renamed = map[string]string{
+	"updated_at_from": "updated_since",
+	"updated_at":      "updated_since",
+	"page":            "cursor",
+}
+
+// argName converts a vendor field name to the tools' snake_case argument name.
+func argName(field string) string {
+	var b strings.Builder
+	for i, r := range field {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	if n, ok := renamed[b.String()]; ok {
+		return n
+	}
+	return b.String()
+}
