@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/emulator"
 	"github.com/crm-mcp/crm-mcp/vendors/vivre"
 	"github.com/crm-mcp/crm-mcp/vendors/vivre/vivretest"
 )
@@ -121,5 +122,25 @@ func TestVivreUnknownIDIsNotFound(t *testing.T) {
 	body = m.fails("vivre_update_deal", map[string]any{"id": "dl_0", "stage": "won"})
 	if body.Kind != vendors.KindNotFound {
 		t.Fatalf("unknown deal: %+v", body)
+	}
+}
+
+// Through the tool layer: a GET meets two 503s and succeeds; a POST meets a
+// 503 after the vendor acted, is sent once, and is reported as a tool error
+// that says not to blindly retry.
+func TestVivreRetriesOnlyWhatIsSafe(t *testing.T) {
+	m, srv := newVivre(t)
+	srv.Inject(emulator.Fault{Method: "GET", Status: 503}, emulator.Fault{Method: "GET", Status: 503})
+	ok[vivre.Contact](m, "vivre_get_contact", map[string]any{"id": "cnt_8800"})
+	if n := srv.Hits("GET /contacts/{id}"); n != 3 {
+		t.Fatalf("GET hits %d, want 3", n)
+	}
+	srv.Inject(emulator.Fault{Method: "POST", Status: 503, AfterHandling: true})
+	body := m.fails("vivre_log_activity", map[string]any{"contact_id": "cnt_8800", "type": "call"})
+	if body.Kind != vendors.KindUncertain || !strings.Contains(body.Error, "not re-sent") {
+		t.Fatalf("POST 503: %+v", body)
+	}
+	if n := srv.Hits("POST /activities"); n != 1 {
+		t.Fatalf("POST sent %d times, want once", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crm-mcp/crm-mcp/tools"
@@ -37,7 +38,7 @@ func newMetrics() *metrics {
 			Help: "Sends answered from the duplicate-send guard instead of reaching the vendor."}, []string{"tool"}),
 	}
 	m.reg.MustRegister(m.calls, m.latency, m.vendorReqs, m.limiterWait, m.dupesBlocked,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -59,7 +59,6 @@ type wiring[Cfg any, C any] struct {
 	client     func(Cfg, vendors.Options) C // the vendor client
 	toolset    func(tools.Clients[C]) []tools.Tool
 	emulate    func() (http.Handler, Cfg) // an emulator and a config that reaches it
-	cfg        Cfg
 }
 
 func (w *wiring[Cfg, C]) name() string          { return w.vendorName }

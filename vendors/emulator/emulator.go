@@ -36,6 +36,7 @@ type Kit struct {
 	faults  []Fault
 	hits    map[string]int
 	latency time.Duration
+	limited int // requests refused by the vendor's own limits
 	logs    map[string]*slidingLog
 	now     func() time.Time
 }
@@ -78,6 +79,14 @@ func (k *Kit) TotalHits() int {
 	return n
 }
 
+// Throttled is how many requests the emulator refused with 429 because the
+// caller broke the vendor's documented limits (injected 429s not counted).
+func (k *Kit) Throttled() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.limited
+}
+
 // Limited reports whether one more request for key breaks any window
 // (and records it when it does not). windows: limit -> period.
 func (k *Kit) Limited(key string, windows map[time.Duration]int) (bool, int) {
@@ -87,6 +96,7 @@ func (k *Kit) Limited(key string, windows map[time.Duration]int) (bool, int) {
 	for period, limit := range windows {
 		lg := k.log(key, period)
 		if lg.count(now, period) >= limit {
+			k.limited++
 			return true, int(lg.retryAfter(now, period, limit).Seconds()) + 1
 		}
 	}

@@ -1,0 +1,363 @@
+package tools
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/qyvo"
+)
+
+// Qyvo returns the Qyvo (WhatsApp) toolset. Its wire types are snake_case
+// already, so tools return them as they are.
+func Qyvo(c Clients[*qyvo.Client]) []Tool {
+	return []Tool{
+		qyvoGetMe(c), qyvoListRecent(c),
+		qyvoSendTemplateMessage(c), qyvoSendTextMessage(c),
+		qyvoCreateContact(c), qyvoUpdateContact(c), qyvoGetContact(c), qyvoSearchContacts(c),
+		qyvoAddTag(c), qyvoRemoveTag(c),
+		qyvoListTemplates(c), qyvoListTags(c),
+		qyvoListSequences(c), qyvoTriggerSequence(c), qyvoGetSequence(c),
+		qyvoListFlows(c), qyvoTriggerFlow(c), qyvoGetFlow(c),
+	}
+}
+
+// qyvoCall resolves the caller's client, then runs fn.
+func qyvoCall[In, Out any](c Clients[*qyvo.Client], fn func(context.Context, *qyvo.Client, In) (Out, error)) func(context.Context, In) (Out, error) {
+	return func(ctx context.Context, in In) (Out, error) {
+		cl, err := c(ctx)
+		if err != nil {
+			var zero Out
+			return zero, err
+		}
+		return fn(ctx, cl, in)
+	}
+}
+
+// exactlyOne is the Validate rule for "one of these identifies the record".
+func qyvoExactlyOne(field, rule string, given ...string) error {
+	n := 0
+	for _, g := range given {
+		if g != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return vendors.Invalid("", field, rule)
+	}
+	return nil
+}
+
+type qyvoNoArgs struct{}
+
+func qyvoGetMe(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_get_me", "Qyvo account",
+		"Get the Qyvo user and workspace the token belongs to, with its WhatsApp business number.",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (*qyvo.Me, error) { return cl.Me(ctx) }))
+}
+
+type qyvoListRecentIn struct {
+	Event string `json:"event" jsonschema:"required,enum=message_received,enum=campaign_sent,enum=flow_triggered,enum=sequence_triggered" jsonschema_description:"Which feed: inbound messages, sent messages, flow or sequence starts."`
+	Limit int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100,default=25"`
+}
+
+type qyvoRecent struct {
+	Event  string       `json:"event"`
+	Events []qyvo.Event `json:"events"`
+}
+
+func qyvoListRecent(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_list_recent", "Recent Qyvo events",
+		"List the newest events of one Qyvo feed (at most the 100 newest, newest first), e.g. inbound WhatsApp messages to answer.",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoListRecentIn) (qyvoRecent, error) {
+			evs, err := cl.Recent(ctx, in.Event)
+			if err != nil {
+				return qyvoRecent{}, err
+			}
+			return qyvoRecent{Event: in.Event, Events: evs[:min(len(evs), cmp(in.Limit, 25))]}, nil
+		}))
+}
+
+type qyvoSendTemplateIn struct {
+	Phone     string   `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"Recipient, E.164, e.g. +14155550123. Or give contact_id."`
+	ContactID string   `json:"contact_id,omitempty" jsonschema:"format=uuid" jsonschema_description:"Recipient contact id. Or give phone."`
+	Template  string   `json:"template" jsonschema:"required,minLength=1" jsonschema_description:"Approved template name, e.g. order_confirmation."`
+	Language  string   `json:"language,omitempty" jsonschema:"pattern=^[a-z]{2\\,3}(_[A-Z]{2})?$,default=en" jsonschema_description:"Template language code, e.g. en, es, pt_BR."`
+	Variables []string `json:"variables,omitempty" jsonschema:"maxItems=20" jsonschema_description:"Values for {{1}}, {{2}}, ... in order; exactly as many as the template takes."`
+	SendGuard
+}
+
+// Validate asks for exactly one recipient.
+func (in qyvoSendTemplateIn) Validate() error {
+	return qyvoExactlyOne("phone", "give exactly one of phone or contact_id", in.Phone, in.ContactID)
+}
+
+func qyvoSendTemplateMessage(c Clients[*qyvo.Client]) Tool {
+	return NewSend(qyvo.Name, "qyvo_send_template_message", "Send a WhatsApp template",
+		"Send an approved WhatsApp template to a phone or contact; allowed any time. Names, languages and variable counts: qyvo_list_templates. Returns the message.",
+		qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTemplateIn) (*qyvo.Message, error) {
+			return cl.SendTemplateMessage(ctx, qyvo.TemplateMessage{Phone: in.Phone, ContactID: in.ContactID,
+				Template: in.Template, Language: in.Language, Variables: in.Variables})
+		}))
+}
+
+type qyvoSendTextIn struct {
+	Phone string `json:"phone" jsonschema:"required,pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"Recipient, E.164, e.g. +14155550123."`
+	Text  string `json:"text" jsonschema:"required,minLength=1,maxLength=4096" jsonschema_description:"Message text."`
+	SendGuard
+}
+
+func qyvoSendTextMessage(c Clients[*qyvo.Client]) Tool {
+	return NewSend(qyvo.Name, "qyvo_send_text_message", "Send WhatsApp text",
+		"Send free-form WhatsApp text. Only within 24 hours of the contact's last inbound message (last_inbound_at); otherwise use qyvo_send_template_message.",
+		qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTextIn) (*qyvo.Message, error) {
+			return cl.SendTextMessage(ctx, qyvo.TextMessage{Phone: in.Phone, Text: in.Text})
+		}))
+}
+
+type qyvoCreateContactIn struct {
+	Phone string   `json:"phone" jsonschema:"required,pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"WhatsApp number, E.164, e.g. +14155550123."`
+	Name  string   `json:"name,omitempty" jsonschema:"maxLength=255" jsonschema_description:"Full name."`
+	Email string   `json:"email,omitempty" jsonschema:"format=email" jsonschema_description:"Email address."`
+	Tags  []string `json:"tags,omitempty" jsonschema_description:"Tags to add, e.g. lead."`
+}
+
+type qyvoUpserted struct {
+	Created bool         `json:"created"`
+	Contact qyvo.Contact `json:"contact"`
+}
+
+func qyvoCreateContact(c Clients[*qyvo.Client]) Tool {
+	// An upsert: it may overwrite the name or email of the contact with that
+	// phone, and the same call twice ends the same (hence Update's hints).
+	return New(qyvo.Name, "qyvo_create_contact", "Create or update a Qyvo contact",
+		"Create a WhatsApp contact, or update the one with this phone (tags are added). Returns the contact and created: true if it is new.",
+		Update, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoCreateContactIn) (qyvoUpserted, error) {
+			up, err := cl.CreateContact(ctx, qyvo.NewContact(in))
+			if err != nil {
+				return qyvoUpserted{}, err
+			}
+			return qyvoUpserted{Created: up.Created, Contact: up.Contact}, nil
+		}))
+}
+
+type qyvoUpdateContactIn struct {
+	ID    string   `json:"id,omitempty" jsonschema:"format=uuid" jsonschema_description:"Contact id. Or give phone."`
+	Phone string   `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"Contact's number, E.164, e.g. +14155550123. Or give id."`
+	Name  string   `json:"name,omitempty" jsonschema:"maxLength=255" jsonschema_description:"New name."`
+	Email string   `json:"email,omitempty" jsonschema:"format=email" jsonschema_description:"New email address."`
+	Tags  []string `json:"tags,omitempty" jsonschema_description:"Replaces all tags; [] removes them all."`
+}
+
+// Validate asks for one contact and at least one change.
+func (in qyvoUpdateContactIn) Validate() error {
+	if err := qyvoExactlyOne("id", "give exactly one of id or phone", in.ID, in.Phone); err != nil {
+		return err
+	}
+	if in.Name == "" && in.Email == "" && in.Tags == nil {
+		return vendors.Invalid("", "name", "give at least one of name, email or tags to change")
+	}
+	return nil
+}
+
+func qyvoUpdateContact(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_update_contact", "Update a Qyvo contact",
+		"Change the name, email or tags of a contact found by id or phone. Returns the contact.",
+		Update, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoUpdateContactIn) (*qyvo.Contact, error) {
+			return cl.UpdateContact(ctx, qyvo.ContactUpdate(in))
+		}))
+}
+
+type qyvoGetContactIn struct {
+	ID    string `json:"id,omitempty" jsonschema:"format=uuid" jsonschema_description:"Contact id."`
+	Phone string `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"E.164, e.g. +14155550123."`
+	Email string `json:"email,omitempty" jsonschema:"format=email" jsonschema_description:"Email address."`
+}
+
+// Validate asks for exactly one key.
+func (in qyvoGetContactIn) Validate() error {
+	return qyvoExactlyOne("id", "give exactly one of id, phone or email", in.ID, in.Phone, in.Email)
+}
+
+func qyvoGetContact(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_get_contact", "Get a Qyvo contact",
+		"Get one WhatsApp contact by id, phone or email (exactly one), with tags and last_inbound_at.",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoGetContactIn) (*qyvo.Contact, error) {
+			return cl.GetContact(ctx, qyvo.ContactLookup(in))
+		}))
+}
+
+type qyvoSearchIn struct {
+	Query  string `json:"query,omitempty" jsonschema_description:"Text to find in name, phone or email."`
+	Tag    string `json:"tag,omitempty" jsonschema_description:"Only contacts with this tag."`
+	Email  string `json:"email,omitempty" jsonschema_description:"Only the contact with this email."`
+	Limit  int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100,default=20"`
+	Cursor string `json:"cursor,omitempty"`
+}
+
+type qyvoContactList struct {
+	Contacts   []qyvo.Contact `json:"contacts"`
+	Total      int            `json:"total"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+func qyvoSearchContacts(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_search_contacts", "Search Qyvo contacts",
+		"Search WhatsApp contacts by text, tag or email, newest first; no filter lists all. Returns contacts, total and next_cursor.",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSearchIn) (qyvoContactList, error) {
+			page, perPage, err := qyvoParsePage(in.Cursor, cmp(in.Limit, 20))
+			if err != nil {
+				return qyvoContactList{}, err
+			}
+			p, err := cl.SearchContacts(ctx, qyvo.Search{Query: in.Query, Tag: in.Tag, Email: in.Email, Page: page, PerPage: perPage})
+			if err != nil {
+				return qyvoContactList{}, err
+			}
+			out := qyvoContactList{Contacts: nonNil(p.Data), Total: p.Meta.Total}
+			if len(p.Data) > 0 && p.Meta.CurrentPage < p.Meta.LastPage {
+				out.NextCursor = vendors.Cursor("page", strconv.Itoa(page+1)+":"+strconv.Itoa(perPage))
+			}
+			return out, nil
+		}))
+}
+
+// qyvoParsePage reads "<page>:<per_page>" from a cursor: the page size of
+// the first page is kept, so a changed limit cannot skip or repeat records.
+func qyvoParsePage(cursor string, limit int) (page, perPage int, err error) {
+	v, err := vendors.ParseCursor(qyvo.Name, "page", cursor)
+	if err != nil || v == "" {
+		return 1, limit, err
+	}
+	p, pp, _ := strings.Cut(v, ":")
+	page, err1 := strconv.Atoi(p)
+	perPage, err2 := strconv.Atoi(pp)
+	if err1 != nil || err2 != nil || page < 1 || perPage < 1 || perPage > qyvo.MaxPerPage {
+		return 0, 0, vendors.Invalid(qyvo.Name, "cursor", "not a cursor returned by this tool; omit it to start at the first page")
+	}
+	return page, perPage, nil
+}
+
+type qyvoTagIn struct {
+	ContactID string `json:"contact_id" jsonschema:"required,format=uuid"`
+	Tag       string `json:"tag" jsonschema:"required,minLength=1,maxLength=50" jsonschema_description:"Tag name, e.g. vip."`
+}
+
+func qyvoAddTag(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_add_tag", "Tag a Qyvo contact",
+		"Add a tag to a contact (a new tag is created). Tagging may start automations. Returns the contact.",
+		Hints{Idempotent: true}, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTagIn) (*qyvo.Contact, error) {
+			return cl.AddTag(ctx, in.ContactID, in.Tag)
+		}))
+}
+
+func qyvoRemoveTag(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_remove_tag", "Untag a Qyvo contact",
+		"Remove a tag from a contact; removing a tag it does not have is not an error. Returns the contact.",
+		Update, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTagIn) (*qyvo.Contact, error) {
+			return cl.RemoveTag(ctx, in.ContactID, in.Tag)
+		}))
+}
+
+type (
+	qyvoTemplates struct {
+		Templates []qyvo.Template `json:"templates"`
+	}
+	qyvoTags struct {
+		Tags []qyvo.Tag `json:"tags"`
+	}
+	qyvoSequences struct {
+		Sequences []qyvo.Sequence `json:"sequences"`
+	}
+	qyvoFlows struct {
+		Flows []qyvo.Flow `json:"flows"`
+	}
+)
+
+func qyvoListTemplates(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_list_templates", "List WhatsApp templates",
+		"List every WhatsApp template: name, language, status (only approved ones send), body and number of variables.",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoTemplates, error) {
+			ts, err := cl.ListTemplates(ctx)
+			return qyvoTemplates{ts}, err
+		}))
+}
+
+func qyvoListTags(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_list_tags", "List Qyvo tags",
+		"List every contact tag with how many contacts carry it.",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoTags, error) {
+			ts, err := cl.ListTags(ctx)
+			return qyvoTags{ts}, err
+		}))
+}
+
+func qyvoListSequences(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_list_sequences", "List Qyvo sequences",
+		"List every message sequence (drip) with its status; only active ones can be triggered.",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoSequences, error) {
+			ss, err := cl.ListSequences(ctx)
+			return qyvoSequences{ss}, err
+		}))
+}
+
+func qyvoListFlows(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_list_flows", "List Qyvo flows",
+		"List every conversational flow with its status; only active ones can be triggered.",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoFlows, error) {
+			fs, err := cl.ListFlows(ctx)
+			return qyvoFlows{fs}, err
+		}))
+}
+
+type qyvoSequenceIn struct {
+	SequenceID string `json:"sequence_id" jsonschema:"required,format=uuid" jsonschema_description:"Sequence id from qyvo_list_sequences."`
+}
+
+type qyvoTriggerSequenceIn struct {
+	SequenceID string `json:"sequence_id" jsonschema:"required,format=uuid" jsonschema_description:"Active sequence id from qyvo_list_sequences."`
+	ContactID  string `json:"contact_id" jsonschema:"required,format=uuid"`
+	SendGuard
+}
+
+func qyvoTriggerSequence(c Clients[*qyvo.Client]) Tool {
+	return NewSend(qyvo.Name, "qyvo_trigger_sequence", "Start a Qyvo sequence",
+		"Enrol a contact in an active sequence: it starts sending WhatsApp messages on its schedule. Returns the run.",
+		qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerSequenceIn) (*qyvo.Run, error) {
+			return cl.TriggerSequence(ctx, in.SequenceID, in.ContactID)
+		}))
+}
+
+func qyvoGetSequence(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_get_sequence", "Get a Qyvo sequence",
+		"Get one sequence with its steps (template and delay of each).",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSequenceIn) (*qyvo.Sequence, error) {
+			return cl.GetSequence(ctx, in.SequenceID)
+		}))
+}
+
+type qyvoFlowIn struct {
+	FlowID string `json:"flow_id" jsonschema:"required,format=uuid" jsonschema_description:"Flow id from qyvo_list_flows."`
+}
+
+type qyvoTriggerFlowIn struct {
+	FlowID    string `json:"flow_id" jsonschema:"required,format=uuid" jsonschema_description:"Active flow id from qyvo_list_flows."`
+	ContactID string `json:"contact_id" jsonschema:"required,format=uuid"`
+	SendGuard
+}
+
+func qyvoTriggerFlow(c Clients[*qyvo.Client]) Tool {
+	return NewSend(qyvo.Name, "qyvo_trigger_flow", "Start a Qyvo flow",
+		"Start an active conversational flow for a contact: it messages them on WhatsApp. Returns the run.",
+		qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerFlowIn) (*qyvo.Run, error) {
+			return cl.TriggerFlow(ctx, in.FlowID, in.ContactID)
+		}))
+}
+
+func qyvoGetFlow(c Clients[*qyvo.Client]) Tool {
+	return New(qyvo.Name, "qyvo_get_flow", "Get a Qyvo flow",
+		"Get one flow with its nodes.",
+		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoFlowIn) (*qyvo.Flow, error) {
+			return cl.GetFlow(ctx, in.FlowID)
+		}))
+}
