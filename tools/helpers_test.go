@@ -7,6 +7,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
 )
 
 // mcpClient drives tools through mcp-go's in-process client: the same
@@ -18,7 +20,9 @@ type mcpClient struct {
 
 func newMCPClient(t *testing.T, ts []Tool) *mcpClient {
 	t.Helper()
-	s := NewServer(ServerOptions{Name: "crm-mcp-test", Version: "test", Tools: ts, CallTimeout: 0})
+	// Each test gets its own duplicate-send memory, so identical sends in
+	// two tests (or in -count=2) never meet.
+	s := NewServer(ServerOptions{Name: "crm-mcp-test", Version: "test", Tools: ts, Dedupe: dedupe.NewMemory()})
 	c, err := client.NewInProcessClient(s)
 	if err != nil {
 		t.Fatal(err)

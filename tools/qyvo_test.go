@@ -1,36 +1,23 @@
 package tools
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
-
 	"github.com/crm-mcp/crm-mcp/vendors"
-	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
 	"github.com/crm-mcp/crm-mcp/vendors/qyvo"
 	"github.com/crm-mcp/crm-mcp/vendors/qyvo/qyvotest"
 )
 
-// newQyvo serves the Qyvo tools on a fresh emulator, with a duplicate-send
-// memory of the test's own (the default one is shared by the process).
+// newQyvo serves the Qyvo tools on a fresh emulator.
 func newQyvo(t *testing.T) (*mcpClient, *qyvotest.Server) {
 	t.Helper()
 	srv := qyvotest.NewServer(qyvotest.Options{RatePerMinute: -1})
 	t.Cleanup(srv.Close)
 	cl := qyvo.New(qyvo.Config{APIToken: qyvotest.APIToken, BaseURL: srv.URL}, vendors.Options{Retry: vendors.Retry{Base: time.Millisecond}})
-	ts := Qyvo(Static(cl))
-	store := dedupe.NewMemory()
-	for i := range ts {
-		h := ts[i].Handler
-		ts[i].Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			return h(WithDedupe(ctx, store), req)
-		}
-	}
-	return newMCPClient(t, ts), srv
+	return newMCPClient(t, Qyvo(Static(cl))), srv
 }
 
 func TestQyvoToolDefinitions(t *testing.T) {
