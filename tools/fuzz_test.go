@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -79,7 +80,8 @@ func getHarness(t testing.TB) *fuzzHarness {
 		fv := &fuzzVendor{status: 200, body: []byte(`{}`)}
 		ts := fuzzTools(fv)
 		h := &fuzzHarness{fv: fv, tools: ts, valid: make([][]byte, len(ts))}
-		h.s = NewServer(ServerOptions{Name: "fuzz", Version: "0", Tools: ts, Dedupe: dedupe.NewMemory()})
+		// Nothing here is slow, so a call that reaches the deadline has hung.
+		h.s = NewServer(ServerOptions{Name: "fuzz", Version: "0", Tools: ts, Dedupe: dedupe.NewMemory(), CallTimeout: 5 * time.Second})
 		for i, tl := range ts {
 			for _, args := range candidateArgs(tl) {
 				before := fv.hits.Load()
@@ -116,6 +118,9 @@ func check(t *testing.T, name string, args []byte, reply mcp.JSONRPCMessage) *mc
 		}
 		if txt, _ := res.Content[0].(mcp.TextContent); strings.Contains(txt.Text, "internal error in") {
 			t.Fatalf("%s(%s) panicked: %s", name, args, txt.Text)
+		}
+		if Outcome(res, nil) == string(vendors.KindTimeout) {
+			t.Fatalf("%s(%s) hung until its deadline", name, args)
 		}
 		return res
 	case mcp.JSONRPCError:
