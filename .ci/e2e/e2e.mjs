@@ -1,0 +1,175 @@
+// End-to-end check of crm-mcp with real MCP clients, as a new user would
+// use it: the official TypeScript SDK client and MCP Inspector's CLI, over
+// stdio, legacy SSE (/sse) and streamable HTTP (/mcp), against --sandbox.
+//
+//   node e2e.mjs /path/to/crm-mcp
+//
+// Prints one line per check and "N passed, M failed"; exits non-zero on any failure.
+import { spawn, execFile } from "node:child_process";
+import { createServer } from "node:net";
+import { promisify } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+
+const bin = process.argv[2];
+if (!bin) throw new Error("usage: node e2e.mjs /path/to/crm-mcp");
+const TOKEN = "e2e-token-123456";
+let passed = 0, failed = 0;
+
+function check(name, cond, detail = "") {
+  if (cond) { passed++; console.log(`ok   ${name}`); }
+  else { failed++; console.log(`FAIL ${name} ${detail}`); }
+}
+
+const json = (res) => res.structuredContent ?? JSON.parse(res.content[0].text);
+const text = (res) => res.content.map((c) => c.text ?? "").join(" ");
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function startHTTP() {
+  const port = await freePort();
+  const proc = spawn(bin, ["--sandbox", "--transport", "http", "--addr", `127.0.0.1:${port}`],
+    { env: { ...process.env, MCP_AUTH_TOKENS: TOKEN, LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "inherit"] });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(`${base}/healthz`)).ok) return { proc, base }; } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("server did not become healthy");
+}
+
+async function connect(kind, base) {
+  const client = new Client({ name: "crm-mcp-e2e", version: "1.0.0" });
+  const headers = { Authorization: `Bearer ${TOKEN}` };
+  let transport;
+  if (kind === "stdio") transport = new StdioClientTransport({ command: bin, args: ["--sandbox"], env: { ...process.env, LOG_LEVEL: "warn" }, stderr: "ignore" });
+  if (kind === "sse") transport = new SSEClientTransport(new URL(`${base}/sse`), { requestInit: { headers }, eventSourceInit: { fetch: (u, i) => fetch(u, { ...i, headers: { ...i?.headers, ...headers } }) } });
+  if (kind === "http") transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers } });
+  await client.connect(transport);
+  return client;
+}
+
+const call = (c, name, args) => c.callTool({ name, arguments: args });
+
+// Issue 2: the whole Vivre flow, and bad input named back to the agent.
+async function vivreFlow(kind, c) {
+  const tools = (await c.listTools()).tools.map((t) => t.name);
+  const vivre = ["vivre_list_contacts", "vivre_get_contact", "vivre_create_contact", "vivre_create_deal", "vivre_update_deal", "vivre_log_activity"];
+  check(`${kind}: lists the six Vivre tools`, vivre.every((n) => tools.includes(n)), tools.join(","));
+  const email = `e2e-${kind}@orchid-${Date.now()}.example`;
+  const created = await call(c, "vivre_create_contact", { name: `E2E ${kind}`, email, company: `Orchid ${kind}`, stage: "new", tags: ["e2e"] });
+  const contact = json(created);
+  check(`${kind}: create contact`, !created.isError && contact.id?.startsWith("cnt_"), text(created));
+  const found = json(await call(c, "vivre_list_contacts", { search: email }));
+  check(`${kind}: find it by search`, found.contacts?.length === 1 && found.contacts[0].id === contact.id, JSON.stringify(found));
+  const act = await call(c, "vivre_log_activity", { contact_id: contact.id, type: "call", note: "Discovery call, 20 minutes" });
+  check(`${kind}: log a call`, !act.isError && json(act).type === "call", text(act));
+  const deal = json(await call(c, "vivre_create_deal", { contact_id: contact.id, title: "Annual plan", value: 650000 }));
+  check(`${kind}: create a deal`, deal.id?.startsWith("dl_") && deal.value === 650000, JSON.stringify(deal));
+  const won = json(await call(c, "vivre_update_deal", { id: deal.id, stage: "won" }));
+  check(`${kind}: move it to won`, won.stage === "won" && !!won.closed_at, JSON.stringify(won));
+  const seen = new Set(); let cursor, pages = 0, total = 0;
+  do {
+    const page = json(await call(c, "vivre_list_contacts", cursor ? { limit: 2, cursor } : { limit: 2 }));
+    total = page.total; pages++;
+    page.contacts.forEach((x) => seen.add(x.id));
+    cursor = page.next_cursor;
+  } while (cursor && pages < 100);
+  check(`${kind}: page through contacts two at a time`, seen.size === total && pages === Math.ceil(total / 2), `${seen.size}/${total} in ${pages} pages`);
+  const bad = [
+    ["invalid email", "vivre_create_contact", { name: "A", email: "not-an-email" }, "email"],
+    ["missing name", "vivre_create_contact", { email: "a@b.example" }, "name"],
+    ["unknown enum value", "vivre_log_activity", { contact_id: contact.id, type: "sms" }, "type"],
+    ["unknown id", "vivre_get_contact", { id: "cnt_does_not_exist" }, "no such record"],
+  ];
+  for (const [what, tool, args, names] of bad) {
+    const r = await call(c, tool, args);
+    check(`${kind}: ${what} is a tool error naming ${names}`, r.isError === true && text(r).includes(names), text(r));
+  }
+}
+
+// Issue 3: every vendor's tools work; upsert, delete, phone, paging.
+async function vendorChecks(kind, c) {
+  const tools = (await c.listTools()).tools;
+  check(`${kind}: lists all 46 vendor tools`, tools.filter((t) => !t.name.startsWith("crm_")).length === 46, String(tools.length));
+  const phone = "+14155550" + String(100 + Math.floor(Math.random() * 800));
+  const a = json(await call(c, "qyvo_create_contact", { phone, name: "Upsert One" }));
+  const b = json(await call(c, "qyvo_create_contact", { phone, name: "Upsert Two" }));
+  check(`${kind}: qyvo upsert returns the same id`, a.contact?.id && a.contact.id === b.contact?.id, JSON.stringify([a, b]));
+  const chatbot = json(await call(c, "nexvio_list_contacts", { limit: 1 })).contacts[0].chatbot_id;
+  const nc = json(await call(c, "nexvio_create_contact", { chatbot_id: chatbot, name: "Delete Me", email: "del@me.example" }));
+  const del = await call(c, "nexvio_delete_contact", { id: nc.id });
+  const gone = await call(c, "nexvio_get_contact", { id: nc.id });
+  check(`${kind}: a deleted nexvio contact reads as not found`, !del.isError && gone.isError && /not found|no such record/i.test(text(gone)), text(del) + " | " + text(gone));
+  const badPhone = await call(c, "vixiees_create_contact", { name: "P", phone: "555-1234" });
+  check(`${kind}: a bad phone names phone`, badPhone.isError && text(badPhone).includes("phone"), text(badPhone));
+  // Every list tool that pages returns next_cursor.
+  for (const t of tools) {
+    const props = t.inputSchema.properties ?? {};
+    if (!("cursor" in props) || !t.name.includes("_list_") && !t.name.includes("_search_")) continue;
+    const args = { limit: Math.max(1, props.limit?.minimum ?? 1) };
+    if ((t.inputSchema.required ?? []).includes("contact_id")) args.contact_id = "contact_1002"; // nexvio_list_conversations: a seeded contact with two
+    const res = await call(c, t.name, args);
+    check(`${kind}: ${t.name} returns next_cursor`, !res.isError && typeof json(res).next_cursor === "string" && json(res).next_cursor.length > 0, text(res).slice(0, 200));
+  }
+}
+
+// Issue 4: one message for two identical sends; allow_duplicate sends again.
+async function duplicateSend(kind, c) {
+  const templates = json(await call(c, "qyvo_list_templates", {}));
+  const tpl = templates.templates.find((t) => t.status === "approved");
+  const args = { phone: "+14155550" + String(100 + Math.floor(Math.random() * 800)), template: tpl.name, language: tpl.language, variables: Array(tpl.variables).fill("Asha") };
+  const first = await call(c, "qyvo_send_template_message", args);
+  const second = await call(c, "qyvo_send_template_message", args);
+  const third = await call(c, "qyvo_send_template_message", { ...args, allow_duplicate: true });
+  check(`${kind}: first send goes out`, !first.isError && json(first).duplicate !== true, text(first));
+  check(`${kind}: identical second send is the first's result, duplicate: true`, json(second).duplicate === true, text(second));
+  check(`${kind}: allow_duplicate sends again`, !third.isError && json(third).duplicate !== true, text(third));
+}
+
+async function inspector(args, label, expect) {
+  try {
+    const { stdout } = await promisify(execFile)("npx", ["mcp-inspector", "--cli", ...args], { timeout: 60000, env: { ...process.env, LOG_LEVEL: "error" } });
+    check(`inspector ${label}`, expect(stdout), stdout.slice(0, 300));
+  } catch (e) {
+    check(`inspector ${label}`, false, String(e.stderr ?? e).slice(0, 300));
+  }
+}
+
+const { proc, base } = await startHTTP();
+try {
+  for (const kind of ["stdio", "sse", "http"]) {
+    const c = await connect(kind, base);
+    try {
+      await vivreFlow(kind, c);
+      await vendorChecks(kind, c);
+      await duplicateSend(kind, c);
+    } catch (e) {
+      check(`${kind}: ran without exceptions`, false, e.stack);
+    } finally {
+      await c.close();
+    }
+  }
+  // Without a token the HTTP endpoints refuse.
+  const noTok = await fetch(`${base}/mcp`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+  check("http: no token is 401 with WWW-Authenticate", noTok.status === 401 && !!noTok.headers.get("www-authenticate"), String(noTok.status));
+  const auth = ["--header", `Authorization: Bearer ${TOKEN}`];
+  const sixVivre = (s) => ["vivre_list_contacts", "vivre_get_contact", "vivre_create_contact", "vivre_create_deal", "vivre_update_deal", "vivre_log_activity"].every((n) => s.includes(n));
+  const getContact = ["--method", "tools/call", "--tool-name", "vivre_get_contact", "--tool-arg", "id=cnt_8800"];
+  await inspector([bin, "--sandbox", "--method", "tools/list"], "stdio tools/list", sixVivre);
+  await inspector([bin, "--sandbox", ...getContact], "stdio tools/call", (s) => s.includes("Rahul Sharma"));
+  await inspector([`${base}/mcp`, "--transport", "http", ...auth, "--method", "tools/list"], "/mcp tools/list", sixVivre);
+  await inspector([`${base}/mcp`, "--transport", "http", ...auth, ...getContact], "/mcp tools/call", (s) => s.includes("Rahul Sharma"));
+  await inspector([`${base}/sse`, "--transport", "sse", ...auth, "--method", "tools/list"], "/sse tools/list", sixVivre);
+  await inspector([`${base}/sse`, "--transport", "sse", ...auth, ...getContact], "/sse tools/call", (s) => s.includes("Rahul Sharma"));
+} finally {
+  proc.kill("SIGTERM");
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
