@@ -15,9 +15,9 @@ func init() {
 		configured: nexvio.Config.Configured,
 		client:     nexvio.New,
 		toolset:    tools.Nexvio,
-		emulate: func() (http.Handler, nexvio.Config) {
+		emulate: func(unlimited bool) (http.Handler, nexvio.Config) {
 			// The sandbox keeps the documented 100 requests/min: enough for a demo.
-			return nexviotest.New(nexviotest.Options{}), nexvio.Config{APIKey: nexviotest.APIKey,
+			return nexviotest.New(nexviotest.Options{RatePerMinute: orUnlimited(unlimited, 0)}), nexvio.Config{APIKey: nexviotest.APIKey,
 				BaseURL: sandboxURL(nexvio.Name), RateLimit: nexvio.DefaultRateLimit}
 		},
 	})

@@ -15,10 +15,10 @@ func init() {
 		configured: qyvo.Config.Configured,
 		client:     qyvo.New,
 		toolset:    tools.Qyvo,
-		emulate: func() (http.Handler, qyvo.Config) {
+		emulate: func(unlimited bool) (http.Handler, qyvo.Config) {
 			// The assumed 60/min is kept: the client's limiter paces a demo
 			// instead of letting the emulator answer 429.
-			return qyvotest.New(qyvotest.Options{}), qyvo.Config{APIToken: qyvotest.APIToken,
+			return qyvotest.New(qyvotest.Options{RatePerMinute: orUnlimited(unlimited, 0)}), qyvo.Config{APIToken: qyvotest.APIToken,
 				BaseURL: sandboxURL(qyvo.Name), RateLimit: qyvotest.DefaultRatePerMinute}
 		},
 	})

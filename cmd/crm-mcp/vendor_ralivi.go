@@ -15,7 +15,7 @@ func init() {
 		configured: ralivi.Config.Configured,
 		client:     ralivi.New,
 		toolset:    tools.Ralivi,
-		emulate: func() (http.Handler, ralivi.Config) {
+		emulate: func(bool) (http.Handler, ralivi.Config) {
 			// Ralivi documents no limit: the emulator sets none and the client
 			// keeps its default 60/min, which a demo does not reach.
 			return ralivitest.New(ralivitest.Options{}), ralivi.Config{APIKey: ralivitest.APIKey,

@@ -15,9 +15,9 @@ func init() {
 		configured: vivre.Config.Configured,
 		client:     vivre.New,
 		toolset:    tools.Vivre,
-		emulate: func() (http.Handler, vivre.Config) {
+		emulate: func(unlimited bool) (http.Handler, vivre.Config) {
 			// The sandbox emulates the Pro plan (600/min) so demos do not stall.
-			return vivretest.New(vivretest.Options{}), vivre.Config{APIKey: vivretest.APIKey,
+			return vivretest.New(vivretest.Options{RatePerMinute: orUnlimited(unlimited, 600)}), vivre.Config{APIKey: vivretest.APIKey,
 				WorkspaceID: vivretest.WorkspaceID, Plan: "pro", BaseURL: sandboxURL(vivre.Name)}
 		},
 	})

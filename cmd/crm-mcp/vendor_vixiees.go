@@ -15,11 +15,11 @@ func init() {
 		configured: vixiees.Config.Configured,
 		client:     vixiees.New,
 		toolset:    tools.Vixiees,
-		emulate: func() (http.Handler, vixiees.Config) {
+		emulate: func(unlimited bool) (http.Handler, vixiees.Config) {
 			// The sandbox is a 4-licence account (100/min, 6000/h, 144000/day,
 			// 40 per 2 s): the documented windows, with room for a demo that
 			// pages through everything.
-			return vixieestest.New(vixieestest.Options{Licenses: 4}), vixiees.Config{APIKey: vixieestest.APIKey,
+			return vixieestest.New(vixieestest.Options{Licenses: orUnlimited(unlimited, 4)}), vixiees.Config{APIKey: vixieestest.APIKey,
 				Licenses: 4, BaseURL: sandboxURL(vixiees.Name)}
 		},
 	})

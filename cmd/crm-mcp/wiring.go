@@ -58,7 +58,7 @@ type wiring[Cfg any, C any] struct {
 	configured func(Cfg) bool               // credentials present
 	client     func(Cfg, vendors.Options) C // the vendor client
 	toolset    func(tools.Clients[C]) []tools.Tool
-	emulate    func() (http.Handler, Cfg) // an emulator and a config that reaches it
+	emulate    func(unlimited bool) (http.Handler, Cfg) // an emulator (limits lifted if asked) and a config that reaches it
 }
 
 func (w *wiring[Cfg, C]) name() string          { return w.vendorName }
@@ -107,7 +107,7 @@ func (w *wiring[Cfg, C]) tools(ctx context.Context, o vendors.Options, env envco
 }
 
 func (w *wiring[Cfg, C]) sandbox(o vendors.Options) ([]tools.Tool, http.Handler) {
-	h, cfg := w.emulate()
+	h, cfg := w.emulate(o.Unlimited)
 	o.HTTP = &http.Client{Transport: emulator.Transport(h)}
 	return w.toolset(tools.Static(w.client(cfg, o))), h
 }
@@ -182,6 +182,14 @@ func headerLookuper(h http.Header, creds []string) envconfig.Lookuper {
 		}
 	}
 	return envconfig.MapLookuper(m)
+}
+
+// orUnlimited is n, or -1 (the emulators' "no limit") for load tests.
+func orUnlimited(unlimited bool, n int) int {
+	if unlimited {
+		return -1
+	}
+	return n
 }
 
 // sandboxURL is the base URL clients use for an in-process emulator; the
