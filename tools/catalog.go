@@ -12,7 +12,7 @@ import (
 // linting, the schema snapshots and the README table. (Handlers built this
 // way must not be called.)
 func Catalog() []Tool {
-	return slices.Concat(Vivre(nil), Ralivi(nil), Vixiees(nil), Qyvo(nil), Nexvio(nil))
+	return slices.Concat(Vivre(nil), Ralivi(nil), Vixiees(nil), Qyvo(nil), Nexvio(nil), CRM(nil))
 }
 
 // Table renders the README's tool table: name, vendor, read-only, purpose.

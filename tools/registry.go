@@ -65,8 +65,24 @@ type CallObserver func(CallInfo)
 
 type recordKey struct{}
 
-// callRecord collects what the tool layer learns during a call.
-type callRecord struct{ duplicate atomic.Bool }
+// callRecord is what the tool layer keeps and learns during one call.
+type callRecord struct {
+	duplicate     atomic.Bool
+	progressToken mcp.ProgressToken // nil: the client asked for no progress
+}
+
+// Progress tells the client how far a long call has got (done of total),
+// when it sent a progress token; otherwise it does nothing.
+func Progress(ctx context.Context, done, total int, message string) {
+	rec := recordFrom(ctx)
+	s := server.ServerFromContext(ctx)
+	if rec == nil || rec.progressToken == nil || s == nil {
+		return
+	}
+	_ = s.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+		"progressToken": rec.progressToken, "progress": done, "total": total, "message": message,
+	})
+}
 
 func recordFrom(ctx context.Context) *callRecord {
 	r, _ := ctx.Value(recordKey{}).(*callRecord)
@@ -86,6 +102,9 @@ func Middleware(log *slog.Logger, timeout time.Duration, store dedupe.Store, obs
 				defer cancel()
 			}
 			stats, rec := &vendors.Stats{}, &callRecord{}
+			if req.Params.Meta != nil {
+				rec.progressToken = req.Params.Meta.ProgressToken
+			}
 			ctx = context.WithValue(vendors.WithStats(ctx, stats), recordKey{}, rec)
 			if store != nil {
 				ctx = WithDedupe(ctx, store)

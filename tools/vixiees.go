@@ -269,6 +269,7 @@ func vixieesGetRecording(c Clients[*vixiees.Client]) Tool {
 
 type vixieesTemplateList struct {
 	Templates []vixiees.Template `json:"templates"`
+	Note      string             `json:"note,omitempty"` // set when not every template was read
 }
 
 // vixieesMaxTemplatePages bounds the template read (10 000 templates).
@@ -289,10 +290,13 @@ func vixieesListWhatsAppTemplates(c Clients[*vixiees.Client]) Tool {
 					return vixieesTemplateList{}, err
 				}
 				out.Templates = append(out.Templates, page.Data...)
-				if len(page.Data) == 0 || p*vixiees.MaxLimit >= page.Total {
-					break
+				pages := (page.Total + vixiees.MaxLimit - 1) / vixiees.MaxLimit
+				Progress(ctx, p, min(pages, vixieesMaxTemplatePages), "read a page of templates")
+				if len(page.Data) == 0 || p >= pages {
+					return out, nil
 				}
 			}
+			out.Note = fmt.Sprintf("only the first %d templates were read; the account has more", len(out.Templates))
 			return out, nil
 		})
 }

@@ -62,8 +62,8 @@ func (a *app) toolFilter(ctx context.Context, ts []mcp.Tool) []mcp.Tool {
 	out := ts[:0:0]
 	for _, t := range ts {
 		set := a.toolsetOf[t.Name]
-		if !a.envVendors[set] && !a.vendorByName[set].inRequest(ctx) && set != "" && a.vendorByName[set] != nil {
-			continue
+		if v := a.vendorByName[set]; v != nil && !a.envVendors[set] && !v.inRequest(ctx) {
+			continue // the crm tools stay: they skip the vendors the caller cannot use
 		}
 		if len(only) > 0 && !slices.Contains(only, set) {
 			continue

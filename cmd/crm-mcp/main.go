@@ -231,36 +231,40 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	perRequest := cfg.ClientCredentials && cfg.Transport == "http" && !cfg.Sandbox
 	var all []tools.Tool
 	var names []string
+	var sources []tools.ContactSource
 	for _, v := range allVendors() {
 		ok, err := v.load(ctx, env)
 		if err != nil {
 			return nil, err
 		}
 		var ts []tools.Tool
+		var src tools.ContactSource
 		switch {
 		case cfg.Sandbox:
 			var h http.Handler
-			ts, h = v.sandbox(opts)
+			ts, src, h = v.sandbox(opts)
 			a.emulators[v.name()] = h
 		case ok || perRequest:
-			ts = v.tools(ctx, opts, env, ok, perRequest)
+			ts, src = v.tools(ctx, opts, env, ok, perRequest)
 		default:
 			continue
 		}
 		a.envVendors[v.name()] = ok || cfg.Sandbox
 		a.vendorByName[v.name()] = v
 		all = append(all, ts...)
+		sources = append(sources, src)
 		names = append(names, v.name())
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no vendor is configured: set the credentials of at least one of %s, or run with --sandbox (CRM_MCP_SANDBOX=true) to try every tool against built-in emulators", envHints())
 	}
+	all = append(all, tools.CRM(sources)...)
 	if cfg.Sandbox {
 		log.Warn("sandbox mode: every vendor is an in-process emulator; API keys in the environment are ignored", "vendors", names)
 	}
 	for _, ts := range cfg.Toolsets {
-		if !slices.Contains(names, ts) {
-			return nil, fmt.Errorf("--toolsets (CRM_MCP_TOOLSETS): %q is not a configured toolset; configured: %s", ts, strings.Join(names, ", "))
+		if ts != "crm" && !slices.Contains(names, ts) {
+			return nil, fmt.Errorf("--toolsets (CRM_MCP_TOOLSETS): %q is not a configured toolset; configured: crm, %s", ts, strings.Join(names, ", "))
 		}
 	}
 	exposed := tools.Filter(all, cfg.Toolsets, cfg.ReadOnly)

@@ -15,6 +15,7 @@ func init() {
 		configured: nexvio.Config.Configured,
 		client:     nexvio.New,
 		toolset:    tools.Nexvio,
+		contacts:   tools.NexvioContacts,
 		emulate: func(unlimited bool) (http.Handler, nexvio.Config) {
 			// The sandbox keeps the documented 100 requests/min: enough for a demo.
 			return nexviotest.New(nexviotest.Options{RatePerMinute: orUnlimited(unlimited, 0)}), nexvio.Config{APIKey: nexviotest.APIKey,

@@ -15,6 +15,7 @@ func init() {
 		configured: qyvo.Config.Configured,
 		client:     qyvo.New,
 		toolset:    tools.Qyvo,
+		contacts:   tools.QyvoContacts,
 		emulate: func(unlimited bool) (http.Handler, qyvo.Config) {
 			// The assumed 60/min is kept: the client's limiter paces a demo
 			// instead of letting the emulator answer 429.

@@ -15,6 +15,7 @@ func init() {
 		configured: ralivi.Config.Configured,
 		client:     ralivi.New,
 		toolset:    tools.Ralivi,
+		contacts:   tools.RaliviContacts,
 		emulate: func(bool) (http.Handler, ralivi.Config) {
 			// Ralivi documents no limit: the emulator sets none and the client
 			// keeps its default 60/min, which a demo does not reach.

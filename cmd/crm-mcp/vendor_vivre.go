@@ -15,6 +15,7 @@ func init() {
 		configured: vivre.Config.Configured,
 		client:     vivre.New,
 		toolset:    tools.Vivre,
+		contacts:   tools.VivreContacts,
 		emulate: func(unlimited bool) (http.Handler, vivre.Config) {
 			// The sandbox emulates the Pro plan (600/min) so demos do not stall.
 			return vivretest.New(vivretest.Options{RatePerMinute: orUnlimited(unlimited, 600)}), vivre.Config{APIKey: vivretest.APIKey,

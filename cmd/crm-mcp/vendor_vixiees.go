@@ -15,6 +15,7 @@ func init() {
 		configured: vixiees.Config.Configured,
 		client:     vixiees.New,
 		toolset:    tools.Vixiees,
+		contacts:   tools.VixieesContacts,
 		emulate: func(unlimited bool) (http.Handler, vixiees.Config) {
 			// The sandbox is a 4-licence account (100/min, 6000/h, 144000/day,
 			// 40 per 2 s): the documented windows, with room for a demo that

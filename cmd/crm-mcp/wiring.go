@@ -29,10 +29,11 @@ type vendor interface {
 	load(ctx context.Context, l envconfig.Lookuper) (ok bool, err error)
 	// tools builds the toolset on the env's credentials (when envOK) and,
 	// when perRequest is set, on credentials sent by the caller.
-	tools(ctx context.Context, o vendors.Options, env envconfig.Lookuper, envOK, perRequest bool) []tools.Tool
-	// sandbox builds the toolset on an in-process emulator and returns the
+	// It also returns the vendor's part of the cross-vendor crm tools.
+	tools(ctx context.Context, o vendors.Options, env envconfig.Lookuper, envOK, perRequest bool) ([]tools.Tool, tools.ContactSource)
+	// sandbox builds the same on an in-process emulator and returns the
 	// emulator too, to mount at /sandbox/<name>/ in HTTP mode.
-	sandbox(o vendors.Options) ([]tools.Tool, http.Handler)
+	sandbox(o vendors.Options) ([]tools.Tool, tools.ContactSource, http.Handler)
 	// inRequest reports whether the call's request carries this vendor's credentials.
 	inRequest(ctx context.Context) bool
 }
@@ -58,7 +59,8 @@ type wiring[Cfg any, C any] struct {
 	configured func(Cfg) bool               // credentials present
 	client     func(Cfg, vendors.Options) C // the vendor client
 	toolset    func(tools.Clients[C]) []tools.Tool
-	emulate    func(unlimited bool) (http.Handler, Cfg) // an emulator (limits lifted if asked) and a config that reaches it
+	contacts   func(tools.Clients[C]) tools.ContactSource // its part of crm_search_contacts
+	emulate    func(unlimited bool) (http.Handler, Cfg)   // an emulator (limits lifted if asked) and a config that reaches it
 }
 
 func (w *wiring[Cfg, C]) name() string          { return w.vendorName }
@@ -79,14 +81,14 @@ func (w *wiring[Cfg, C]) load(ctx context.Context, l envconfig.Lookuper) (bool, 
 	return ok, err
 }
 
-func (w *wiring[Cfg, C]) tools(ctx context.Context, o vendors.Options, env envconfig.Lookuper, envOK, perRequest bool) []tools.Tool {
+func (w *wiring[Cfg, C]) tools(ctx context.Context, o vendors.Options, env envconfig.Lookuper, envOK, perRequest bool) ([]tools.Tool, tools.ContactSource) {
 	var static C
 	if envOK {
 		cfg, _, _ := w.config(ctx, env)
 		static = w.client(cfg, o)
 	}
 	tenants := &clientCache[C]{m: map[string]C{}}
-	return w.toolset(func(ctx context.Context) (C, error) {
+	clients := func(ctx context.Context) (C, error) {
 		if perRequest && w.inRequest(ctx) {
 			return tenants.get(ctx, w.creds, func(l envconfig.Lookuper) (C, bool) {
 				cfg, ok, err := w.config(ctx, envconfig.MultiLookuper(l, env))
@@ -103,13 +105,17 @@ func (w *wiring[Cfg, C]) tools(ctx context.Context, o vendors.Options, env envco
 		var zero C
 		return zero, &vendors.Error{Vendor: w.vendorName, Kind: vendors.KindAuth,
 			Message: "no credentials for this vendor: send the " + strings.Join(headerNames(w.creds), " and ") + " headers"}
-	})
+	}
+	src := w.contacts(clients)
+	src.Enabled = func(ctx context.Context) bool { return envOK || perRequest && w.inRequest(ctx) }
+	return w.toolset(clients), src
 }
 
-func (w *wiring[Cfg, C]) sandbox(o vendors.Options) ([]tools.Tool, http.Handler) {
+func (w *wiring[Cfg, C]) sandbox(o vendors.Options) ([]tools.Tool, tools.ContactSource, http.Handler) {
 	h, cfg := w.emulate(o.Unlimited)
 	o.HTTP = &http.Client{Transport: emulator.Transport(h)}
-	return w.toolset(tools.Static(w.client(cfg, o))), h
+	clients := tools.Static(w.client(cfg, o))
+	return w.toolset(clients), w.contacts(clients), h
 }
 
 func (w *wiring[Cfg, C]) inRequest(ctx context.Context) bool {
