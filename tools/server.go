@@ -13,6 +13,7 @@ import (
 type ServerOptions struct {
 	Name, Version string
 	Tools         []Tool
+	Prompts       []server.ServerPrompt
 	Logger        *slog.Logger
 	CallTimeout   time.Duration // per tool call; 0 means none
 	Observe       CallObserver
@@ -35,7 +36,11 @@ func NewServer(o ServerOptions) *server.MCPServer {
 		opts = append(opts, server.WithInstructions(o.Instructions))
 	}
 	opts = append(opts, o.Extra...)
+	if len(o.Prompts) > 0 {
+		opts = append(opts, server.WithPromptCapabilities(false))
+	}
 	s := server.NewMCPServer(o.Name, o.Version, opts...)
 	Add(s, o.Tools)
+	s.AddPrompts(o.Prompts...)
 	return s
 }

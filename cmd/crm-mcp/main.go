@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/crm-mcp/crm-mcp/prompts"
 	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
@@ -272,7 +273,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 		a.toolsetOf[t.Def.Name] = t.Toolset
 	}
 	a.mcp = tools.NewServer(tools.ServerOptions{
-		Name: "crm-mcp", Version: version, Tools: exposed, Logger: log, CallTimeout: cfg.CallTimeout,
+		Name: "crm-mcp", Version: version, Tools: exposed, Prompts: prompts.Server(), Logger: log, CallTimeout: cfg.CallTimeout,
 		Observe: a.metrics.observeCall, Dedupe: store, Instructions: instructions(names, cfg.Sandbox),
 		Extra: []server.ServerOption{server.WithToolFilter(a.toolFilter)},
 	})

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// sandboxClient is an in-process MCP client of the sandbox app built from
+// these args and env vars.
+func sandboxClient(t *testing.T, args []string, kv ...string) *client.Client {
+	t.Helper()
+	cfg, l := testConfig(t, append([]string{"CRM_MCP_TRANSPORT", "stdio", "CRM_MCP_SANDBOX", "true"}, kv...)...)
+	if _, err := parseFlags(&cfg, args, nil); err != nil {
+		t.Fatal(err)
+	}
+	a, err := build(context.Background(), cfg, l, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewInProcessClient(a.mcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	initialize(t, c)
+	return c
+}
+
+func TestReadOnlyListsOnlyReadOnlyTools(t *testing.T) {
+	c := sandboxClient(t, []string{"--read-only"})
+	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil || len(res.Tools) < 20 {
+		t.Fatalf("%v, %d tools", err, len(res.Tools))
+	}
+	for _, tl := range res.Tools {
+		if tl.Annotations.ReadOnlyHint == nil || !*tl.Annotations.ReadOnlyHint {
+			t.Errorf("--read-only lists %s", tl.Name)
+		}
+	}
+}
+
+func TestToolsetsNarrowTheList(t *testing.T) {
+	c := sandboxClient(t, []string{"--toolsets", "qyvo,nexvio"})
+	names := toolNames(t, c)
+	if !slices.Contains(names, "qyvo_send_template_message") || !slices.Contains(names, "nexvio_delete_contact") {
+		t.Fatalf("missing tools: %v", names)
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "qyvo_") && !strings.HasPrefix(n, "nexvio_") {
+			t.Errorf("--toolsets qyvo,nexvio lists %s", n)
+		}
+	}
+}
+
+func TestPromptsRenderOverMCP(t *testing.T) {
+	c := sandboxClient(t, nil)
+	list, err := c.ListPrompts(context.Background(), mcp.ListPromptsRequest{})
+	if err != nil || len(list.Prompts) < 4 {
+		t.Fatalf("prompts/list: %v %+v", err, list)
+	}
+	for _, p := range list.Prompts {
+		req := mcp.GetPromptRequest{}
+		req.Params.Name = p.Name
+		req.Params.Arguments = map[string]string{}
+		for _, a := range p.Arguments {
+			req.Params.Arguments[a.Name] = "Priya Kapoor"
+		}
+		res, err := c.GetPrompt(context.Background(), req)
+		if err != nil || len(res.Messages) == 0 {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		if txt := res.Messages[0].Content.(mcp.TextContent).Text; !strings.Contains(txt, "Priya Kapoor") {
+			t.Errorf("%s: arguments not rendered:\n%s", p.Name, txt)
+		}
+	}
+}
+
+func TestSandboxSearchSpansThreeVendors(t *testing.T) {
+	c := sandboxClient(t, nil)
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "crm_search_contacts", map[string]any{"query": "a"}
+	res, err := c.CallTool(context.Background(), req)
+	if err != nil || res.IsError {
+		t.Fatalf("%v %+v", err, res)
+	}
+	var out struct {
+		Contacts []struct{ Vendor string } `json:"contacts"`
+	}
+	_ = json.Unmarshal([]byte(res.Content[0].(mcp.TextContent).Text), &out)
+	var vendors []string
+	for _, ct := range out.Contacts {
+		if !slices.Contains(vendors, ct.Vendor) {
+			vendors = append(vendors, ct.Vendor)
+		}
+	}
+	if len(vendors) < 3 {
+		t.Fatalf("contacts from %v", vendors)
+	}
+}

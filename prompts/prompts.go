@@ -1,0 +1,118 @@
+// Package prompts holds crm-mcp's MCP prompts as text files, embedded.
+//
+// Each <name>.md file is a small header, a line "---", and a text/template
+// body. The header has one "description: ..." line and one line per
+// argument: "arg <name> (required): <description>" (drop "(required)" for
+// an optional one). Arguments are available in the body as {{.name}}.
+package prompts
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+//go:embed *.md
+var files embed.FS
+
+// Prompt is one parsed prompt file.
+type Prompt struct {
+	Def  mcp.Prompt
+	body *template.Template
+}
+
+// All parses every prompt file. It panics on a malformed file: a
+// programming error every test run catches.
+func All() []Prompt {
+	names, _ := files.ReadDir(".")
+	var out []Prompt
+	for _, f := range names {
+		src, _ := files.ReadFile(f.Name())
+		p, err := parse(strings.TrimSuffix(f.Name(), path.Ext(f.Name())), string(src))
+		if err != nil {
+			panic(fmt.Sprintf("prompts/%s: %v", f.Name(), err))
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func parse(name, src string) (Prompt, error) {
+	head, body, ok := strings.Cut(src, "\n---\n")
+	if !ok {
+		return Prompt{}, fmt.Errorf("no --- line between header and body")
+	}
+	p := Prompt{Def: mcp.Prompt{Name: name}}
+	for _, line := range strings.Split(strings.TrimSpace(head), "\n") {
+		switch {
+		case strings.HasPrefix(line, "description: "):
+			p.Def.Description = strings.TrimPrefix(line, "description: ")
+		case strings.HasPrefix(line, "arg "):
+			spec, desc, ok := strings.Cut(strings.TrimPrefix(line, "arg "), ": ")
+			if !ok {
+				return Prompt{}, fmt.Errorf("argument line %q has no description", line)
+			}
+			argName, required := strings.CutSuffix(spec, " (required)")
+			p.Def.Arguments = append(p.Def.Arguments, mcp.PromptArgument{Name: argName, Description: desc, Required: required})
+		default:
+			return Prompt{}, fmt.Errorf("unknown header line %q", line)
+		}
+	}
+	if p.Def.Description == "" {
+		return Prompt{}, fmt.Errorf("no description")
+	}
+	t, err := template.New(name).Option("missingkey=zero").Parse(body)
+	if err != nil {
+		return Prompt{}, err
+	}
+	p.body = t
+	return p, nil
+}
+
+// Render fills the prompt with args; a missing required or unknown
+// argument is an error that names it.
+func (p Prompt) Render(args map[string]string) (string, error) {
+	data := map[string]string{}
+	for _, a := range p.Def.Arguments {
+		v := strings.TrimSpace(args[a.Name])
+		if a.Required && v == "" {
+			return "", fmt.Errorf("argument %q is required: %s", a.Name, a.Description)
+		}
+		data[a.Name] = v
+	}
+	for k := range args {
+		if !slices.ContainsFunc(p.Def.Arguments, func(a mcp.PromptArgument) bool { return a.Name == k }) {
+			return "", fmt.Errorf("unknown argument %q", k)
+		}
+	}
+	var b bytes.Buffer
+	if err := p.body.Execute(&b, data); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(b.String()), nil
+}
+
+// Server returns the prompts ready for server.MCPServer.AddPrompts.
+func Server() []server.ServerPrompt {
+	var out []server.ServerPrompt
+	for _, p := range All() {
+		out = append(out, server.ServerPrompt{Prompt: p.Def, Handler: func(_ context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			text, err := p.Render(req.Params.Arguments)
+			if err != nil {
+				return nil, err
+			}
+			return mcp.NewGetPromptResult(p.Def.Description, []mcp.PromptMessage{
+				mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent(text)),
+			}), nil
+		}})
+	}
+	return out
+}
