@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/mark3labs/mcp-go/mcp"
 	"slices"
 	"strings"
 )
@@ -15,9 +16,21 @@ func Catalog() []Tool {
 	return slices.Concat(Vivre(nil), Ralivi(nil), Vixiees(nil), Qyvo(nil), Nexvio(nil), CRM(nil))
 }
 
+// ListBytes is the size of the tools/list result for ts: what an agent
+// pays in context for the tool definitions on every turn.
+func ListBytes(ts []Tool) int {
+	defs := make([]mcp.Tool, len(ts))
+	for i, t := range ts {
+		defs[i] = t.Def
+	}
+	b, _ := json.Marshal(mcp.ListToolsResult{Tools: defs})
+	return len(b)
+}
+
 // Table renders the README's tool table: name, vendor, read-only, purpose.
 func Table(ts []Tool) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "%d tools; with every toolset on, the tools/list result is %d bytes of JSON (budget 40,000).\n\n", len(ts), ListBytes(ts))
 	b.WriteString("| tool | vendor | read-only | what it does |\n|---|---|---|---|\n")
 	for _, t := range ts {
 		ro := "no"

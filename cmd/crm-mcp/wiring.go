@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -25,6 +26,8 @@ type vendor interface {
 	// with client credentials, the same values may come as request headers
 	// (VIVRE_API_KEY -> X-Vivre-Api-Key).
 	credentials() []string
+	// envVars names every env var the vendor reads.
+	envVars() []string
 	// load reads the vendor's env vars; ok reports credentials present.
 	load(ctx context.Context, l envconfig.Lookuper) (ok bool, err error)
 	// tools builds the toolset on the env's credentials (when envOK) and,
@@ -64,6 +67,7 @@ type wiring[Cfg any, C any] struct {
 }
 
 func (w *wiring[Cfg, C]) name() string          { return w.vendorName }
+func (w *wiring[Cfg, C]) envVars() []string     { var c Cfg; return envNames(reflect.TypeOf(c)) }
 func (w *wiring[Cfg, C]) credentials() []string { return w.creds }
 
 // config reads the vendor's configuration from l (nothing is kept between
@@ -188,6 +192,17 @@ func headerLookuper(h http.Header, creds []string) envconfig.Lookuper {
 		}
 	}
 	return envconfig.MapLookuper(m)
+}
+
+// envNames lists the env vars a config struct reads (its env tags).
+func envNames(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ","); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // orUnlimited is n, or -1 (the emulators' "no limit") for load tests.
