@@ -79,12 +79,8 @@ var nexvioSortBy = map[string]string{"created_at": "createdAt", "name": "name", 
 func nexvioListContacts(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_list_contacts", "List Nexvio contacts",
 		"List contacts collected by Nexvio chatbots, newest first unless sorted otherwise; filter by chatbot or text. Returns contacts, total and next_cursor.",
-		Read, func(ctx context.Context, in nexvioListContactsIn) (nexvioContactList, error) {
+		Read, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioListContactsIn) (nexvioContactList, error) {
 			offset, err := vendors.ParseOffsetCursor(nexvio.Name, in.Cursor)
-			if err != nil {
-				return nexvioContactList{}, err
-			}
-			cl, err := c(ctx)
 			if err != nil {
 				return nexvioContactList{}, err
 			}
@@ -100,7 +96,7 @@ func nexvioListContacts(c Clients[*nexvio.Client]) Tool {
 				out.Contacts[i] = nexvioContactOut(ct)
 			}
 			return out, nil
-		})
+		}))
 }
 
 type nexvioIDIn struct {
@@ -121,11 +117,7 @@ type nexvioContactDetail struct {
 func nexvioGetContact(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_get_contact", "Get a Nexvio contact",
 		"Get one Nexvio contact by id with its metadata and a list of its conversations (ids and times).",
-		Read, func(ctx context.Context, in nexvioIDIn) (*nexvioContactDetail, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Read, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioIDIn) (*nexvioContactDetail, error) {
 			ct, err := cl.GetContact(ctx, in.ID)
 			if err != nil {
 				return nil, err
@@ -135,7 +127,7 @@ func nexvioGetContact(c Clients[*nexvio.Client]) Tool {
 				out.Conversations[i] = nexvioConversationRef(v)
 			}
 			return out, nil
-		})
+		}))
 }
 
 type nexvioCreateContactIn struct {
@@ -149,12 +141,8 @@ type nexvioCreateContactIn struct {
 func nexvioCreateContact(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_create_contact", "Create a Nexvio contact",
 		"Add a contact to a Nexvio chatbot by hand. Search first (nexvio_list_contacts) to avoid duplicates. Returns the new contact with its id.",
-		Create, func(ctx context.Context, in nexvioCreateContactIn) (*nexvioContact, error) {
+		Create, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioCreateContactIn) (*nexvioContact, error) {
 			meta, err := nexvioMetadata(in.Metadata)
-			if err != nil {
-				return nil, err
-			}
-			cl, err := c(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -164,7 +152,7 @@ func nexvioCreateContact(c Clients[*nexvio.Client]) Tool {
 			}
 			out := nexvioContactOut(*ct)
 			return &out, nil
-		})
+		}))
 }
 
 type nexvioUpdateContactIn struct {
@@ -186,12 +174,8 @@ func (in nexvioUpdateContactIn) Validate() error {
 func nexvioUpdateContact(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_update_contact", "Update a Nexvio contact",
 		"Change a Nexvio contact's name, email, phone or metadata fields; fields not given are kept. Returns the updated contact.",
-		Update, func(ctx context.Context, in nexvioUpdateContactIn) (*nexvioContact, error) {
+		Update, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioUpdateContactIn) (*nexvioContact, error) {
 			meta, err := nexvioMetadata(in.Metadata)
-			if err != nil {
-				return nil, err
-			}
-			cl, err := c(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -201,7 +185,7 @@ func nexvioUpdateContact(c Clients[*nexvio.Client]) Tool {
 			}
 			out := nexvioContactOut(*ct)
 			return &out, nil
-		})
+		}))
 }
 
 type nexvioDeleted struct {
@@ -212,17 +196,13 @@ type nexvioDeleted struct {
 func nexvioDeleteContact(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_delete_contact", "Delete a Nexvio contact",
 		"Permanently delete a Nexvio contact; it cannot be undone. Returns deleted: true and the id.",
-		Delete, func(ctx context.Context, in nexvioIDIn) (*nexvioDeleted, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Delete, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioIDIn) (*nexvioDeleted, error) {
 			d, err := cl.DeleteContact(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}
 			return &nexvioDeleted{Deleted: d.Deleted, ID: d.ID}, nil
-		})
+		}))
 }
 
 type nexvioListConversationsIn struct {
@@ -250,12 +230,8 @@ type nexvioConversationList struct {
 func nexvioListConversations(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_list_conversations", "List a Nexvio contact's conversations",
 		"List a Nexvio contact's chatbot conversations, most recent first, each with message count and a summary. Returns conversations, total and next_cursor.",
-		Read, func(ctx context.Context, in nexvioListConversationsIn) (nexvioConversationList, error) {
+		Read, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioListConversationsIn) (nexvioConversationList, error) {
 			offset, err := vendors.ParseOffsetCursor(nexvio.Name, in.Cursor)
-			if err != nil {
-				return nexvioConversationList{}, err
-			}
-			cl, err := c(ctx)
 			if err != nil {
 				return nexvioConversationList{}, err
 			}
@@ -270,5 +246,5 @@ func nexvioListConversations(c Clients[*nexvio.Client]) Tool {
 				out.Conversations[i] = nexvioConversation(v)
 			}
 			return out, nil
-		})
+		}))
 }

@@ -23,18 +23,6 @@ func Qyvo(c Clients[*qyvo.Client]) []Tool {
 	}
 }
 
-// qyvoCall resolves the caller's client, then runs fn.
-func qyvoCall[In, Out any](c Clients[*qyvo.Client], fn func(context.Context, *qyvo.Client, In) (Out, error)) func(context.Context, In) (Out, error) {
-	return func(ctx context.Context, in In) (Out, error) {
-		cl, err := c(ctx)
-		if err != nil {
-			var zero Out
-			return zero, err
-		}
-		return fn(ctx, cl, in)
-	}
-}
-
 // exactlyOne is the Validate rule for "one of these identifies the record".
 func qyvoExactlyOne(field, rule string, given ...string) error {
 	n := 0
@@ -54,7 +42,7 @@ type qyvoNoArgs struct{}
 func qyvoGetMe(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_get_me", "Qyvo account",
 		"Get the Qyvo user and workspace the token belongs to, with its WhatsApp business number.",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (*qyvo.Me, error) { return cl.Me(ctx) }))
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (*qyvo.Me, error) { return cl.Me(ctx) }))
 }
 
 type qyvoListRecentIn struct {
@@ -70,7 +58,7 @@ type qyvoRecent struct {
 func qyvoListRecent(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_list_recent", "Recent Qyvo events",
 		"List the newest events of one Qyvo feed (at most the 100 newest, newest first), e.g. inbound WhatsApp messages to answer.",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoListRecentIn) (qyvoRecent, error) {
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoListRecentIn) (qyvoRecent, error) {
 			evs, err := cl.Recent(ctx, in.Event)
 			if err != nil {
 				return qyvoRecent{}, err
@@ -96,7 +84,7 @@ func (in qyvoSendTemplateIn) Validate() error {
 func qyvoSendTemplateMessage(c Clients[*qyvo.Client]) Tool {
 	return NewSend(qyvo.Name, "qyvo_send_template_message", "Send a WhatsApp template",
 		"Send an approved WhatsApp template to a phone or contact; allowed any time. Names, languages and variable counts: qyvo_list_templates. Returns the message.",
-		qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTemplateIn) (*qyvo.Message, error) {
+		withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTemplateIn) (*qyvo.Message, error) {
 			return cl.SendTemplateMessage(ctx, qyvo.TemplateMessage{Phone: in.Phone, ContactID: in.ContactID,
 				Template: in.Template, Language: in.Language, Variables: in.Variables})
 		}))
@@ -111,7 +99,7 @@ type qyvoSendTextIn struct {
 func qyvoSendTextMessage(c Clients[*qyvo.Client]) Tool {
 	return NewSend(qyvo.Name, "qyvo_send_text_message", "Send WhatsApp text",
 		"Send free-form WhatsApp text. Only within 24 hours of the contact's last inbound message (last_inbound_at); otherwise use qyvo_send_template_message.",
-		qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTextIn) (*qyvo.Message, error) {
+		withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTextIn) (*qyvo.Message, error) {
 			return cl.SendTextMessage(ctx, qyvo.TextMessage{Phone: in.Phone, Text: in.Text})
 		}))
 }
@@ -133,7 +121,7 @@ func qyvoCreateContact(c Clients[*qyvo.Client]) Tool {
 	// phone, and the same call twice ends the same (hence Update's hints).
 	return New(qyvo.Name, "qyvo_create_contact", "Create or update a Qyvo contact",
 		"Create a WhatsApp contact, or update the one with this phone (tags are added). Returns the contact and created: true if it is new.",
-		Update, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoCreateContactIn) (qyvoUpserted, error) {
+		Update, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoCreateContactIn) (qyvoUpserted, error) {
 			up, err := cl.CreateContact(ctx, qyvo.NewContact(in))
 			if err != nil {
 				return qyvoUpserted{}, err
@@ -164,7 +152,7 @@ func (in qyvoUpdateContactIn) Validate() error {
 func qyvoUpdateContact(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_update_contact", "Update a Qyvo contact",
 		"Change the name, email or tags of a contact found by id or phone. Returns the contact.",
-		Update, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoUpdateContactIn) (*qyvo.Contact, error) {
+		Update, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoUpdateContactIn) (*qyvo.Contact, error) {
 			return cl.UpdateContact(ctx, qyvo.ContactUpdate(in))
 		}))
 }
@@ -183,7 +171,7 @@ func (in qyvoGetContactIn) Validate() error {
 func qyvoGetContact(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_get_contact", "Get a Qyvo contact",
 		"Get one WhatsApp contact by id, phone or email (exactly one), with tags and last_inbound_at.",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoGetContactIn) (*qyvo.Contact, error) {
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoGetContactIn) (*qyvo.Contact, error) {
 			return cl.GetContact(ctx, qyvo.ContactLookup(in))
 		}))
 }
@@ -205,7 +193,7 @@ type qyvoContactList struct {
 func qyvoSearchContacts(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_search_contacts", "Search Qyvo contacts",
 		"Search WhatsApp contacts by text, tag or email, newest first; no filter lists all. Returns contacts, total and next_cursor.",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSearchIn) (qyvoContactList, error) {
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSearchIn) (qyvoContactList, error) {
 			page, perPage, err := qyvoParsePage(in.Cursor, cmp(in.Limit, 20))
 			if err != nil {
 				return qyvoContactList{}, err
@@ -246,7 +234,7 @@ type qyvoTagIn struct {
 func qyvoAddTag(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_add_tag", "Tag a Qyvo contact",
 		"Add a tag to a contact (a new tag is created). Tagging may start automations. Returns the contact.",
-		Hints{Idempotent: true}, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTagIn) (*qyvo.Contact, error) {
+		Hints{Idempotent: true}, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTagIn) (*qyvo.Contact, error) {
 			return cl.AddTag(ctx, in.ContactID, in.Tag)
 		}))
 }
@@ -254,7 +242,7 @@ func qyvoAddTag(c Clients[*qyvo.Client]) Tool {
 func qyvoRemoveTag(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_remove_tag", "Untag a Qyvo contact",
 		"Remove a tag from a contact; removing a tag it does not have is not an error. Returns the contact.",
-		Update, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTagIn) (*qyvo.Contact, error) {
+		Update, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTagIn) (*qyvo.Contact, error) {
 			return cl.RemoveTag(ctx, in.ContactID, in.Tag)
 		}))
 }
@@ -277,7 +265,7 @@ type (
 func qyvoListTemplates(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_list_templates", "List WhatsApp templates",
 		"List every WhatsApp template: name, language, status (only approved ones send), body and number of variables.",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoTemplates, error) {
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoTemplates, error) {
 			ts, err := cl.ListTemplates(ctx)
 			return qyvoTemplates{ts}, err
 		}))
@@ -286,7 +274,7 @@ func qyvoListTemplates(c Clients[*qyvo.Client]) Tool {
 func qyvoListTags(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_list_tags", "List Qyvo tags",
 		"List every contact tag with how many contacts carry it.",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoTags, error) {
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoTags, error) {
 			ts, err := cl.ListTags(ctx)
 			return qyvoTags{ts}, err
 		}))
@@ -295,7 +283,7 @@ func qyvoListTags(c Clients[*qyvo.Client]) Tool {
 func qyvoListSequences(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_list_sequences", "List Qyvo sequences",
 		"List every message sequence (drip) with its status; only active ones can be triggered.",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoSequences, error) {
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoSequences, error) {
 			ss, err := cl.ListSequences(ctx)
 			return qyvoSequences{ss}, err
 		}))
@@ -304,7 +292,7 @@ func qyvoListSequences(c Clients[*qyvo.Client]) Tool {
 func qyvoListFlows(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_list_flows", "List Qyvo flows",
 		"List every conversational flow with its status; only active ones can be triggered.",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoFlows, error) {
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, _ qyvoNoArgs) (qyvoFlows, error) {
 			fs, err := cl.ListFlows(ctx)
 			return qyvoFlows{fs}, err
 		}))
@@ -323,7 +311,7 @@ type qyvoTriggerSequenceIn struct {
 func qyvoTriggerSequence(c Clients[*qyvo.Client]) Tool {
 	return NewSend(qyvo.Name, "qyvo_trigger_sequence", "Start a Qyvo sequence",
 		"Enrol a contact in an active sequence: it starts sending WhatsApp messages on its schedule. Returns the run.",
-		qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerSequenceIn) (*qyvo.Run, error) {
+		withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerSequenceIn) (*qyvo.Run, error) {
 			return cl.TriggerSequence(ctx, in.SequenceID, in.ContactID)
 		}))
 }
@@ -331,7 +319,7 @@ func qyvoTriggerSequence(c Clients[*qyvo.Client]) Tool {
 func qyvoGetSequence(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_get_sequence", "Get a Qyvo sequence",
 		"Get one sequence with its steps (template and delay of each).",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSequenceIn) (*qyvo.Sequence, error) {
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSequenceIn) (*qyvo.Sequence, error) {
 			return cl.GetSequence(ctx, in.SequenceID)
 		}))
 }
@@ -349,7 +337,7 @@ type qyvoTriggerFlowIn struct {
 func qyvoTriggerFlow(c Clients[*qyvo.Client]) Tool {
 	return NewSend(qyvo.Name, "qyvo_trigger_flow", "Start a Qyvo flow",
 		"Start an active conversational flow for a contact: it messages them on WhatsApp. Returns the run.",
-		qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerFlowIn) (*qyvo.Run, error) {
+		withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerFlowIn) (*qyvo.Run, error) {
 			return cl.TriggerFlow(ctx, in.FlowID, in.ContactID)
 		}))
 }
@@ -357,7 +345,7 @@ func qyvoTriggerFlow(c Clients[*qyvo.Client]) Tool {
 func qyvoGetFlow(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_get_flow", "Get a Qyvo flow",
 		"Get one flow with its nodes.",
-		Read, qyvoCall(c, func(ctx context.Context, cl *qyvo.Client, in qyvoFlowIn) (*qyvo.Flow, error) {
+		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoFlowIn) (*qyvo.Flow, error) {
 			return cl.GetFlow(ctx, in.FlowID)
 		}))
 }

@@ -216,16 +216,12 @@ type raliviGetOrganizationIn struct{}
 func raliviGetOrganization(c Clients[*ralivi.Client]) Tool {
 	return New("ralivi", "ralivi_get_organization", "Get the Ralivi organization",
 		"Get the Ralivi organization the API key belongs to: id, name, website, industry.",
-		Read, func(ctx context.Context, _ raliviGetOrganizationIn) (*raliviOrganization, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Read, withClient(c, func(ctx context.Context, cl *ralivi.Client, _ raliviGetOrganizationIn) (*raliviOrganization, error) {
 			org, err := cl.GetOrganization(ctx)
 			if err != nil {
 				return nil, err
 			}
 			out := raliviOrganization(*org)
 			return &out, nil
-		})
+		}))
 }

@@ -27,6 +27,19 @@ func Static[C any](c C) Clients[C] {
 	return func(context.Context) (C, error) { return c, nil }
 }
 
+// withClient adapts a handler that needs the vendor client: it resolves
+// the client for the call (configured or per-tenant), then calls fn.
+func withClient[C, In, Out any](c Clients[C], fn func(context.Context, C, In) (Out, error)) func(context.Context, In) (Out, error) {
+	return func(ctx context.Context, in In) (Out, error) {
+		cl, err := c(ctx)
+		if err != nil {
+			var zero Out
+			return zero, err
+		}
+		return fn(ctx, cl, in)
+	}
+}
+
 // Filter keeps the tools of the named toolsets (all when none are named)
 // and, when readOnly, only those whose readOnlyHint is true.
 func Filter(all []Tool, toolsets []string, readOnly bool) []Tool {

@@ -32,12 +32,8 @@ type vivreContactList struct {
 func vivreListContacts(c Clients[*vivre.Client]) Tool {
 	return New("vivre", "vivre_list_contacts", "List Vivre contacts",
 		"List Vivre contacts, newest first, optionally filtered by text or minimum AI score. Returns contacts, total and next_cursor.",
-		Read, func(ctx context.Context, in vivreListContactsIn) (vivreContactList, error) {
+		Read, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreListContactsIn) (vivreContactList, error) {
 			offset, err := vendors.ParseOffsetCursor(vivre.Name, in.Cursor)
-			if err != nil {
-				return vivreContactList{}, err
-			}
-			cl, err := c(ctx)
 			if err != nil {
 				return vivreContactList{}, err
 			}
@@ -48,7 +44,7 @@ func vivreListContacts(c Clients[*vivre.Client]) Tool {
 			}
 			return vivreContactList{Contacts: nonNil(page.Data), Total: page.Total,
 				NextCursor: vendors.NextOffset(offset, len(page.Data), limit, page.Total)}, nil
-		})
+		}))
 }
 
 type vivreGetContactIn struct {
@@ -58,13 +54,9 @@ type vivreGetContactIn struct {
 func vivreGetContact(c Clients[*vivre.Client]) Tool {
 	return New("vivre", "vivre_get_contact", "Get a Vivre contact",
 		"Get one Vivre contact by id, with its stage, tags and AI score.",
-		Read, func(ctx context.Context, in vivreGetContactIn) (*vivre.Contact, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Read, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreGetContactIn) (*vivre.Contact, error) {
 			return cl.GetContact(ctx, in.ID)
-		})
+		}))
 }
 
 type vivreCreateContactIn struct {
@@ -78,13 +70,9 @@ type vivreCreateContactIn struct {
 func vivreCreateContact(c Clients[*vivre.Client]) Tool {
 	return New("vivre", "vivre_create_contact", "Create a Vivre contact",
 		"Create a contact in Vivre. Search first (vivre_list_contacts) to avoid duplicates. Returns the new contact with its id.",
-		Create, func(ctx context.Context, in vivreCreateContactIn) (*vivre.Contact, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Create, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreCreateContactIn) (*vivre.Contact, error) {
 			return cl.CreateContact(ctx, vivre.NewContact(in))
-		})
+		}))
 }
 
 type vivreCreateDealIn struct {
@@ -97,13 +85,9 @@ type vivreCreateDealIn struct {
 func vivreCreateDeal(c Clients[*vivre.Client]) Tool {
 	return New("vivre", "vivre_create_deal", "Create a Vivre deal",
 		"Open a deal for a Vivre contact. Returns the deal with its id.",
-		Create, func(ctx context.Context, in vivreCreateDealIn) (*vivre.Deal, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Create, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreCreateDealIn) (*vivre.Deal, error) {
 			return cl.CreateDeal(ctx, vivre.NewDeal(in))
-		})
+		}))
 }
 
 type vivreUpdateDealIn struct {
@@ -125,17 +109,13 @@ func (in vivreUpdateDealIn) Validate() error {
 func vivreUpdateDeal(c Clients[*vivre.Client]) Tool {
 	return New("vivre", "vivre_update_deal", "Update a Vivre deal",
 		"Move a Vivre deal to another stage or change its title, value or close date. Returns the updated deal.",
-		Update, func(ctx context.Context, in vivreUpdateDealIn) (*vivre.Deal, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Update, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreUpdateDealIn) (*vivre.Deal, error) {
 			if (in.Stage == "won" || in.Stage == "lost") && in.ClosedAt == nil {
 				now := time.Now().UTC().Truncate(time.Second)
 				in.ClosedAt = &now
 			}
 			return cl.UpdateDeal(ctx, in.ID, vivre.DealUpdate{Stage: in.Stage, Title: in.Title, Value: in.Value, ClosedAt: in.ClosedAt})
-		})
+		}))
 }
 
 type vivreLogActivityIn struct {
@@ -148,13 +128,9 @@ type vivreLogActivityIn struct {
 func vivreLogActivity(c Clients[*vivre.Client]) Tool {
 	return New("vivre", "vivre_log_activity", "Log a Vivre activity",
 		"Log a call, email, meeting or note on a Vivre contact (and optionally a deal). Returns the activity.",
-		Create, func(ctx context.Context, in vivreLogActivityIn) (*vivre.Activity, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Create, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreLogActivityIn) (*vivre.Activity, error) {
 			return cl.LogActivity(ctx, vivre.NewActivity(in))
-		})
+		}))
 }
 
 // cmp returns v, or def when v is zero.

@@ -138,13 +138,9 @@ type vixieesCreateContactIn struct {
 func vixieesCreateContact(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_create_contact", "Create a Vixiees contact",
 		"Create a contact in Vixiees. Returns the contact with its id.",
-		Create, func(ctx context.Context, in vixieesCreateContactIn) (*vixiees.Contact, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Create, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesCreateContactIn) (*vixiees.Contact, error) {
 			return cl.CreateContact(ctx, vixiees.ContactFields(in))
-		})
+		}))
 }
 
 type vixieesUpdateContactIn struct {
@@ -165,13 +161,9 @@ func (in vixieesUpdateContactIn) Validate() error {
 func vixieesUpdateContact(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_update_contact", "Update a Vixiees contact",
 		"Change a Vixiees contact's name, email or phone; fields left out stay as they are. Returns the contact.",
-		Update, func(ctx context.Context, in vixieesUpdateContactIn) (*vixiees.Contact, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Update, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesUpdateContactIn) (*vixiees.Contact, error) {
 			return cl.UpdateContact(ctx, in.ID, vixiees.ContactFields{Name: in.Name, Email: in.Email, Phone: in.Phone})
-		})
+		}))
 }
 
 type vixieesDealList struct {
@@ -199,13 +191,9 @@ type vixieesCreateDealIn struct {
 func vixieesCreateDeal(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_create_deal", "Create a Vixiees deal",
 		"Open a deal in Vixiees, optionally for a contact. Returns the deal with its id.",
-		Create, func(ctx context.Context, in vixieesCreateDealIn) (*vixiees.Deal, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Create, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesCreateDealIn) (*vixiees.Deal, error) {
 			return cl.CreateDeal(ctx, vixiees.DealFields(in))
-		})
+		}))
 }
 
 type vixieesUpdateDealIn struct {
@@ -227,13 +215,9 @@ func (in vixieesUpdateDealIn) Validate() error {
 func vixieesUpdateDeal(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_update_deal", "Update a Vixiees deal",
 		"Move a Vixiees deal to another stage or change its title, value or contact; fields left out stay as they are. Returns the deal.",
-		Update, func(ctx context.Context, in vixieesUpdateDealIn) (*vixiees.Deal, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Update, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesUpdateDealIn) (*vixiees.Deal, error) {
 			return cl.UpdateDeal(ctx, in.ID, vixiees.DealFields{Title: in.Title, ContactID: in.ContactID, Value: in.Value, Stage: in.Stage})
-		})
+		}))
 }
 
 type vixieesRecordingList struct {
@@ -258,13 +242,9 @@ type vixieesGetRecordingIn struct {
 func vixieesGetRecording(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_get_recording", "Get a Vixiees call recording",
 		"Get one recorded call by id: contact, duration, when, audio url and transcript summary.",
-		Read, func(ctx context.Context, in vixieesGetRecordingIn) (*vixiees.Recording, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Read, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesGetRecordingIn) (*vixiees.Recording, error) {
 			return cl.GetRecording(ctx, in.ID)
-		})
+		}))
 }
 
 type vixieesTemplateList struct {
@@ -278,11 +258,7 @@ const vixieesMaxTemplatePages = 10
 func vixieesListWhatsAppTemplates(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_list_whatsapp_templates", "List Vixiees WhatsApp templates",
 		"List every approved WhatsApp template: id, name, language, body with {{1}}, {{2}}... and variable_count. Use before vixiees_send_whatsapp_template.",
-		Read, func(ctx context.Context, _ struct{}) (vixieesTemplateList, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return vixieesTemplateList{}, err
-			}
+		Read, withClient(c, func(ctx context.Context, cl *vixiees.Client, _ struct{}) (vixieesTemplateList, error) {
 			out := vixieesTemplateList{Templates: []vixiees.Template{}}
 			for p := 1; p <= vixieesMaxTemplatePages; p++ {
 				page, err := cl.ListTemplates(ctx, vixiees.ListParams{Page: p, Limit: vixiees.MaxLimit})
@@ -298,7 +274,7 @@ func vixieesListWhatsAppTemplates(c Clients[*vixiees.Client]) Tool {
 			}
 			out.Note = fmt.Sprintf("only the first %d templates were read; the account has more", len(out.Templates))
 			return out, nil
-		})
+		}))
 }
 
 type vixieesSendIn struct {
@@ -320,13 +296,9 @@ func (in vixieesSendIn) Validate() error {
 func vixieesSendWhatsAppTemplate(c Clients[*vixiees.Client]) Tool {
 	return NewSend("vixiees", "vixiees_send_whatsapp_template", "Send a Vixiees WhatsApp template",
 		"Send an approved WhatsApp template to a phone or contact, filling its variables. Messages a real person. Returns the queued message.",
-		func(ctx context.Context, in vixieesSendIn) (*vixiees.Message, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesSendIn) (*vixiees.Message, error) {
 			return cl.SendTemplate(ctx, in.TemplateID, vixiees.SendMessage{Phone: in.Phone, ContactID: in.ContactID, Variables: in.Variables})
-		})
+		}))
 }
 
 type vixieesCreateTaskIn struct {
@@ -339,11 +311,7 @@ type vixieesCreateTaskIn struct {
 func vixieesCreateTask(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_create_task", "Create a Vixiees task",
 		"Create a follow-up task in Vixiees, optionally linked to a contact and a deal. Returns the task with its id.",
-		Create, func(ctx context.Context, in vixieesCreateTaskIn) (*vixiees.Task, error) {
-			cl, err := c(ctx)
-			if err != nil {
-				return nil, err
-			}
+		Create, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesCreateTaskIn) (*vixiees.Task, error) {
 			return cl.CreateTask(ctx, vixiees.NewTask(in))
-		})
+		}))
 }
