@@ -70,7 +70,7 @@ func crmSearchContacts(sources []ContactSource) Tool {
 		"Search contacts in every configured vendor at once. Returns one list (vendor, id, name, email, phone, company, updated_at) and each vendor's status; a failing vendor does not fail the call.",
 		Read, func(ctx context.Context, in crmSearchIn) (crmResult, error) {
 			return fanOut(ctx, sources, func(s ContactSource) ([]CRMContact, string, error) {
-				return s.Search(ctx, in.Query, cmp(in.Limit, 20))
+				return s.Search(ctx, in.Query, orDefault(in.Limit, 20))
 			}), nil
 		})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
 )
 
@@ -102,4 +103,26 @@ func (b ErrorBody) field(t *testing.T, field string) {
 	if _, ok := b.Fields[field]; !ok {
 		t.Fatalf("error does not name %q: %+v", field, b)
 	}
+}
+
+// badInput is a call that must fail with an error naming field.
+type badInput struct {
+	tool  string
+	args  map[string]any
+	field string
+}
+
+// rejectAll makes each call, requires an invalid_argument tool error naming
+// its field, and returns how many vendor requests hits counted meanwhile.
+func (m *mcpClient) rejectAll(cases []badInput, hits func() int) int {
+	m.t.Helper()
+	before := hits()
+	for _, c := range cases {
+		body := m.fails(c.tool, c.args)
+		body.field(m.t, c.field)
+		if body.Kind != vendors.KindInvalid {
+			m.t.Errorf("%s %v: kind %s, want %s", c.tool, c.args, body.Kind, vendors.KindInvalid)
+		}
+	}
+	return hits() - before
 }

@@ -84,7 +84,7 @@ func nexvioListContacts(c Clients[*nexvio.Client]) Tool {
 			if err != nil {
 				return nexvioContactList{}, err
 			}
-			limit := cmp(in.Limit, nexvio.DefaultContactsLimit)
+			limit := orDefault(in.Limit, nexvio.DefaultContactsLimit)
 			page, err := cl.ListContacts(ctx, nexvio.ListContactsParams{ChatbotID: in.ChatbotID, Search: in.Search,
 				SortBy: nexvioSortBy[in.SortBy], SortOrder: in.SortOrder, Limit: limit, Offset: offset})
 			if err != nil {
@@ -235,7 +235,7 @@ func nexvioListConversations(c Clients[*nexvio.Client]) Tool {
 			if err != nil {
 				return nexvioConversationList{}, err
 			}
-			limit := cmp(in.Limit, nexvio.DefaultConversationsLimit)
+			limit := orDefault(in.Limit, nexvio.DefaultConversationsLimit)
 			page, err := cl.ListConversations(ctx, in.ContactID, limit, offset)
 			if err != nil {
 				return nexvioConversationList{}, err

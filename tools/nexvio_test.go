@@ -115,11 +115,7 @@ func TestNexvioPagingVisitsEveryRecordOnce(t *testing.T) {
 func TestNexvioBadInputNamesTheField(t *testing.T) {
 	m, srv := newNexvio(t)
 	bot := nexviotest.Chatbots[0]
-	cases := []struct {
-		tool  string
-		args  map[string]any
-		field string
-	}{
+	cases := []badInput{
 		{"nexvio_create_contact", map[string]any{"chatbot_id": bot, "phone": "555-1234"}, "phone"},
 		{"nexvio_create_contact", map[string]any{"chatbot_id": bot, "email": "not-an-email"}, "email"},
 		{"nexvio_create_contact", map[string]any{"name": "No Bot"}, "chatbot_id"},
@@ -136,15 +132,7 @@ func TestNexvioBadInputNamesTheField(t *testing.T) {
 		// The vendor's own validation envelope: details.chatbotId -> chatbot_id.
 		{"nexvio_create_contact", map[string]any{"chatbot_id": "chatbot_nope", "name": "X"}, "chatbot_id"},
 	}
-	before := srv.TotalHits()
-	for _, c := range cases {
-		body := m.fails(c.tool, c.args)
-		body.field(t, c.field)
-		if body.Kind != vendors.KindInvalid {
-			t.Errorf("%s %v: kind %s, want %s", c.tool, c.args, body.Kind, vendors.KindInvalid)
-		}
-	}
-	if got := srv.TotalHits() - before; got != 1 {
+	if got := m.rejectAll(cases, srv.TotalHits); got != 1 {
 		t.Fatalf("%d requests reached the vendor; only the unknown chatbot needs it", got)
 	}
 }

@@ -63,7 +63,7 @@ func qyvoListRecent(c Clients[*qyvo.Client]) Tool {
 			if err != nil {
 				return qyvoRecent{}, err
 			}
-			return qyvoRecent{Event: in.Event, Events: evs[:min(len(evs), cmp(in.Limit, 25))]}, nil
+			return qyvoRecent{Event: in.Event, Events: evs[:min(len(evs), orDefault(in.Limit, 25))]}, nil
 		}))
 }
 
@@ -194,7 +194,7 @@ func qyvoSearchContacts(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_search_contacts", "Search Qyvo contacts",
 		"Search WhatsApp contacts by text, tag or email, newest first; no filter lists all. Returns contacts, total and next_cursor.",
 		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSearchIn) (qyvoContactList, error) {
-			page, perPage, err := qyvoParsePage(in.Cursor, cmp(in.Limit, 20))
+			page, perPage, err := qyvoParsePage(in.Cursor, orDefault(in.Limit, 20))
 			if err != nil {
 				return qyvoContactList{}, err
 			}

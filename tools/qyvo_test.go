@@ -218,11 +218,7 @@ func TestQyvoBadInputNamesTheField(t *testing.T) {
 	m, srv := newQyvo(t)
 	id := ok[qyvoContactList](m, "qyvo_search_contacts", map[string]any{"limit": 1}).Contacts[0].ID
 	const nobody = "00000000-0000-4000-8000-000000000000"
-	local := []struct {
-		tool  string
-		args  map[string]any
-		field string
-	}{
+	local := []badInput{
 		{"qyvo_create_contact", map[string]any{"phone": "4155550123"}, "phone"},
 		{"qyvo_create_contact", map[string]any{"phone": "+1 415 555 0123"}, "phone"},
 		{"qyvo_create_contact", map[string]any{"name": "No Phone"}, "phone"},
@@ -240,15 +236,7 @@ func TestQyvoBadInputNamesTheField(t *testing.T) {
 		{"qyvo_search_contacts", map[string]any{"cursor": "made-up"}, "cursor"},
 		{"qyvo_search_contacts", map[string]any{"cursor": vendors.Cursor("page", "2:500")}, "cursor"},
 	}
-	before := srv.TotalHits()
-	for _, c := range local {
-		body := m.fails(c.tool, c.args)
-		body.field(t, c.field)
-		if body.Kind != vendors.KindInvalid {
-			t.Errorf("%s %v: kind %s", c.tool, c.args, body.Kind)
-		}
-	}
-	if got := srv.TotalHits() - before; got != 0 {
+	if got := m.rejectAll(local, srv.TotalHits); got != 0 {
 		t.Fatalf("%d requests reached the vendor; schema errors must be caught before sending", got)
 	}
 	// Laravel's 422 envelope, turned into a tool error naming the field.

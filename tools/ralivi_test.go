@@ -167,11 +167,7 @@ func raliviIDs[T any](vs []T, id func(T) string) []string {
 func TestRaliviBadInputNamesTheField(t *testing.T) {
 	m, srv := newRalivi(t, ralivitest.Options{})
 	vendorCursor := "Y3RfMTIw" // a vendor nextCursor passed as is, not our cursor
-	cases := []struct {
-		tool  string
-		args  map[string]any
-		field string
-	}{
+	cases := []badInput{
 		{"ralivi_list_contacts", map[string]any{"limit": 101}, "limit"},
 		{"ralivi_list_contacts", map[string]any{"limit": 0}, "limit"},
 		{"ralivi_list_contacts", map[string]any{"limit": "ten"}, "limit"},
@@ -185,15 +181,7 @@ func TestRaliviBadInputNamesTheField(t *testing.T) {
 		// Our cursor wrapping something Ralivi does not know: the vendor's 400.
 		{"ralivi_list_tasks", map[string]any{"cursor": vendors.Cursor("c", "bm9wZQ")}, "cursor"},
 	}
-	before := srv.TotalHits()
-	for _, c := range cases {
-		body := m.fails(c.tool, c.args)
-		body.field(t, c.field)
-		if body.Kind != vendors.KindInvalid {
-			t.Errorf("%s %v: kind %s, want %s", c.tool, c.args, body.Kind, vendors.KindInvalid)
-		}
-	}
-	if got := srv.TotalHits() - before; got != 1 {
+	if got := m.rejectAll(cases, srv.TotalHits); got != 1 {
 		t.Fatalf("%d requests reached the vendor; only the last case needs it", got)
 	}
 }

@@ -37,7 +37,7 @@ func vivreListContacts(c Clients[*vivre.Client]) Tool {
 			if err != nil {
 				return vivreContactList{}, err
 			}
-			limit := cmp(in.Limit, 50)
+			limit := orDefault(in.Limit, 50)
 			page, err := cl.ListContacts(ctx, vivre.ListContactsParams{Search: in.Search, ScoreMin: in.ScoreMin, Limit: limit, Offset: offset})
 			if err != nil {
 				return vivreContactList{}, err
@@ -131,20 +131,4 @@ func vivreLogActivity(c Clients[*vivre.Client]) Tool {
 		Create, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreLogActivityIn) (*vivre.Activity, error) {
 			return cl.LogActivity(ctx, vivre.NewActivity(in))
 		}))
-}
-
-// cmp returns v, or def when v is zero.
-func cmp(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
-// nonNil makes an empty list encode as [] rather than null.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }

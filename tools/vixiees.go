@@ -34,7 +34,7 @@ const vixieesBadCursor = "not a cursor returned by this tool; omit it to start a
 // vixieesStart reads the arguments of a list call into a position.
 func vixieesStart(cursor string, limit int, since *time.Time) (vixieesPos, error) {
 	if cursor == "" {
-		return vixieesPos{page: 1, limit: cmp(limit, 100), since: since}, nil
+		return vixieesPos{page: 1, limit: orDefault(limit, 100), since: since}, nil
 	}
 	v, err := vendors.ParseCursor(vixiees.Name, "p", cursor)
 	if err != nil {

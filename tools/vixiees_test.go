@@ -167,11 +167,7 @@ func TestVixieesIncrementalSyncKeepsItsFilterAcrossPages(t *testing.T) {
 func TestVixieesBadInputNamesTheField(t *testing.T) {
 	m, srv := newVixiees(t, vixieestest.Options{})
 	page := ok[vixieesContactList](m, "vixiees_list_contacts", map[string]any{"limit": 2})
-	cases := []struct {
-		tool  string
-		args  map[string]any
-		field string
-	}{
+	cases := []badInput{
 		{"vixiees_create_contact", map[string]any{"name": "A", "phone": "11 98765-4321"}, "phone"},
 		{"vixiees_create_contact", map[string]any{"name": "A", "phone": "5511987654321"}, "phone"},
 		{"vixiees_create_contact", map[string]any{"name": "A", "email": "not-an-email"}, "email"},
@@ -191,15 +187,7 @@ func TestVixieesBadInputNamesTheField(t *testing.T) {
 		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "tpl_101", "variables": []string{"A"}}, "phone"},
 		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "tpl_101", "phone": "+5511987650101", "contact_id": "ct_1001", "variables": []string{"A"}}, "phone"},
 	}
-	before := srv.TotalHits()
-	for _, c := range cases {
-		body := m.fails(c.tool, c.args)
-		body.field(t, c.field)
-		if body.Kind != vendors.KindInvalid {
-			t.Errorf("%s %v: kind %s, want %s", c.tool, c.args, body.Kind, vendors.KindInvalid)
-		}
-	}
-	if got := srv.TotalHits() - before; got != 0 {
+	if got := m.rejectAll(cases, srv.TotalHits); got != 0 {
 		t.Fatalf("%d requests reached the vendor; these must be caught before sending", got)
 	}
 }
@@ -207,11 +195,7 @@ func TestVixieesBadInputNamesTheField(t *testing.T) {
 // The vendor's {"error","details"} envelope becomes a tool error naming our argument.
 func TestVixieesVendorEnvelopeIsToolError(t *testing.T) {
 	m, srv := newVixiees(t, vixieestest.Options{})
-	cases := []struct {
-		tool  string
-		args  map[string]any
-		field string
-	}{
+	cases := []badInput{
 		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "tpl_102", "phone": "+5511987650101", "variables": []string{"Ana"}}, "variables"},
 		{"vixiees_create_deal", map[string]any{"title": "X", "contact_id": "ct_0"}, "contact_id"},
 		{"vixiees_create_task", map[string]any{"title": "X", "deal_id": "dl_0"}, "deal_id"},
