@@ -49,17 +49,17 @@ func (f *fuzzVendor) RoundTrip(r *http.Request) (*http.Response, error) {
 		Body: io.NopCloser(bytes.NewReader(f.body)), Request: r}, nil
 }
 
-// fuzzTools is every toolset over clients that reach fv.
+// fuzzTools is every toolset, the crm tools included, over clients that reach fv.
 func fuzzTools(fv *fuzzVendor) []Tool {
 	o := vendors.Options{HTTP: &http.Client{Transport: fv}, Retry: vendors.Retry{Attempts: 1}}
 	const base = "http://vendor.fuzz.invalid"
-	return slices.Concat(
-		Vivre(Static(vivre.New(vivre.Config{APIKey: "fuzz-key-1", WorkspaceID: "ws", BaseURL: base}, o))),
-		Ralivi(Static(ralivi.New(ralivi.Config{APIKey: "fuzz-key-2", BaseURL: base}, o))),
-		Vixiees(Static(vixiees.New(vixiees.Config{APIKey: "fuzz-key-3", Licenses: 1, BaseURL: base}, o))),
-		Qyvo(Static(qyvo.New(qyvo.Config{APIToken: "fuzz-key-4", BaseURL: base}, o))),
-		Nexvio(Static(nexvio.New(nexvio.Config{APIKey: "fuzz-key-5", BaseURL: base}, o))),
-	)
+	vi := Static(vivre.New(vivre.Config{APIKey: "fuzz-key-1", WorkspaceID: "ws", BaseURL: base}, o))
+	ra := Static(ralivi.New(ralivi.Config{APIKey: "fuzz-key-2", BaseURL: base}, o))
+	vx := Static(vixiees.New(vixiees.Config{APIKey: "fuzz-key-3", Licenses: 1, BaseURL: base}, o))
+	qy := Static(qyvo.New(qyvo.Config{APIToken: "fuzz-key-4", BaseURL: base}, o))
+	nx := Static(nexvio.New(nexvio.Config{APIKey: "fuzz-key-5", BaseURL: base}, o))
+	return slices.Concat(Vivre(vi), Ralivi(ra), Vixiees(vx), Qyvo(qy), Nexvio(nx),
+		CRM([]ContactSource{VivreContacts(vi), RaliviContacts(ra), VixieesContacts(vx), QyvoContacts(qy), NexvioContacts(nx)}))
 }
 
 // fuzzHarness serves the tools through the server's JSON-RPC handling.
