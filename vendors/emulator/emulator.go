@@ -116,6 +116,17 @@ func (k *Kit) log(key string, period time.Duration) *slidingLog {
 	return lg
 }
 
+// Route names a request for Hits with its id segment generalised:
+// "GET /contacts/cnt_1" -> "GET /contacts/{id}",
+// "POST /whatsapp_templates/7/send_message" -> "POST /whatsapp_templates/{id}/send_message".
+func Route(r *http.Request) string {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) >= 2 {
+		parts[1] = "{id}"
+	}
+	return r.Method + " /" + strings.Join(parts, "/")
+}
+
 // Serve wraps a vendor's handler with latency, hit counting and faults.
 // route maps a request to its route name for Hits; errBody renders the
 // vendor's error envelope for an injected status.

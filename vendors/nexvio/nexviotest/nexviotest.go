@@ -97,7 +97,7 @@ func New(opts Options) *Emulator {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "not_found", "No such endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})
-	e.handler = e.Serve(route, errBody, e.guard(mux))
+	e.handler = e.Serve(emulator.Route, errBody, e.guard(mux))
 	return e
 }
 
@@ -115,16 +115,6 @@ func NewServer(opts Options) *Server {
 
 // ServeHTTP implements http.Handler.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
-
-// route names a request for Hits: "PATCH /contacts/{id}",
-// "GET /contacts/{id}/conversations".
-func route(r *http.Request) string {
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if len(parts) >= 2 {
-		parts[1] = "{id}"
-	}
-	return r.Method + " /" + strings.Join(parts, "/")
-}
 
 // errBody is the envelope of an injected failure.
 func errBody(status int) string {

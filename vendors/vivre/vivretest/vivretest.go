@@ -107,7 +107,7 @@ func New(opts Options) *Emulator {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	e.handler = e.Serve(route, errBody, e.guard(mux))
+	e.handler = e.Serve(emulator.Route, errBody, e.guard(mux))
 	return e
 }
 
@@ -125,16 +125,6 @@ func NewServer(opts Options) *Server {
 
 // ServeHTTP implements http.Handler.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
-
-// route names a request for Hits: "POST /deals", "GET /contacts/{id}".
-func route(r *http.Request) string {
-	p := r.URL.Path
-	parts := strings.Split(strings.Trim(p, "/"), "/")
-	if len(parts) == 2 {
-		p = "/" + parts[0] + "/{id}"
-	}
-	return r.Method + " " + p
-}
 
 func errBody(status int) string {
 	code := map[int]string{429: "rate_limited", 401: "unauthorized", 404: "not_found"}[status]

@@ -180,7 +180,7 @@ func New(opts Options) *Emulator {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "No such endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})
-	e.handler = e.Serve(route, errBody, e.guard(mux))
+	e.handler = e.Serve(emulator.Route, errBody, e.guard(mux))
 	return e
 }
 
@@ -198,16 +198,6 @@ func NewServer(opts Options) *Server {
 
 // ServeHTTP implements http.Handler.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
-
-// route names a request for Hits: "PUT /deals/{id}",
-// "POST /whatsapp_templates/{id}/send_message".
-func route(r *http.Request) string {
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if len(parts) >= 2 {
-		parts[1] = "{id}"
-	}
-	return r.Method + " /" + strings.Join(parts, "/")
-}
 
 func errBody(status int) string {
 	b, _ := json.Marshal(map[string]any{"error": http.StatusText(status), "details": map[string]string{}})
