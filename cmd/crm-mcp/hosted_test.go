@@ -240,3 +240,17 @@ func TestShutdownLetsInFlightCallsFinish(t *testing.T) {
 		t.Fatal("still accepting after shutdown")
 	}
 }
+
+func TestOversizedBodyIsRefused(t *testing.T) {
+	base := startHTTP(t, "CRM_MCP_MAX_BODY_BYTES", "4096")
+	big := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"padding":"` + strings.Repeat("x", 10_000) + `"}}`
+	resp, err := http.Post(base+"/mcp", "application/json", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == 200 && !strings.Contains(string(body), "error") {
+		t.Fatalf("a 10 kB body was accepted with a 4 kB limit: %d %s", resp.StatusCode, body)
+	}
+}

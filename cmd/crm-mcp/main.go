@@ -302,13 +302,3 @@ func instructions(vendors []string, sandbox bool) string {
 	}
 	return s
 }
-
-func serveStdio(ctx context.Context, a *app, stdin io.Reader, stdout io.Writer) error {
-	s := server.NewStdioServer(a.mcp)
-	s.SetErrorLogger(slog.NewLogLogger(a.log.Handler(), slog.LevelError))
-	err := s.Listen(ctx, stdin, stdout)
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
-		return nil
-	}
-	return err
-}

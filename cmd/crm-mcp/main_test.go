@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -246,4 +247,27 @@ func newLoopbackListener(t *testing.T) (net.Listener, error) {
 		t.Fatal(err)
 	}
 	return ln, nil
+}
+
+// A script that pipes its requests and closes stdin still gets every answer.
+func TestStdioAnswersEverythingReadBeforeEOF(t *testing.T) {
+	var in strings.Builder
+	in.WriteString(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}` + "\n")
+	in.WriteString(`{"jsonrpc":"2.0","method":"notifications/initialized"}` + "\n")
+	for i := 1; i <= 20; i++ {
+		fmt.Fprintf(&in, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"vivre_list_contacts","arguments":{"limit":2}}}`+"\n", i)
+	}
+	var out syncBuffer
+	if code := run(context.Background(), []string{"--sandbox"}, env("LOG_LEVEL", "error"), strings.NewReader(in.String()), &out, io.Discard); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	answered := 0
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if strings.Contains(line, `"contacts"`) && !strings.Contains(line, `"isError":true`) {
+			answered++
+		}
+	}
+	if answered != 20 {
+		t.Fatalf("%d of 20 piped calls answered:\n%s", answered, out.String())
+	}
 }
