@@ -233,6 +233,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	var all []tools.Tool
 	var names []string
 	var sources []tools.ContactSource
+	var ignored []string // vendors whose keys --sandbox leaves unused
 	for _, v := range allVendors() {
 		ok, err := v.load(ctx, env)
 		if err != nil {
@@ -245,6 +246,9 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 			var h http.Handler
 			ts, src, h = v.sandbox(opts)
 			a.emulators[v.name()] = h
+			if ok {
+				ignored = append(ignored, v.name())
+			}
 		case ok || perRequest:
 			ts, src = v.tools(ctx, opts, env, ok, perRequest)
 		default:
@@ -261,7 +265,10 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	}
 	all = append(all, tools.CRM(sources)...)
 	if cfg.Sandbox {
-		log.Warn("sandbox mode: every vendor is an in-process emulator; API keys in the environment are ignored", "vendors", names)
+		log.Warn("sandbox mode: every vendor is an in-process emulator with sample data; nothing reaches a real vendor", "vendors", names)
+		if len(ignored) > 0 {
+			log.Warn("sandbox mode ignores the API keys set in the environment", "vendors", ignored)
+		}
 	}
 	for _, ts := range cfg.Toolsets {
 		if ts != "crm" && !slices.Contains(names, ts) {
