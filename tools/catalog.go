@@ -42,9 +42,13 @@ func Table(ts []Tool) string {
 	return b.String()
 }
 
+// firstSentence is s up to its first full stop that ends a sentence
+// (not the one of "e.g." or "i.e.").
 func firstSentence(s string) string {
-	if i := strings.Index(s, ". "); i >= 0 {
-		return s[:i+1]
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '.' && s[i+1] == ' ' && !strings.HasSuffix(s[:i+1], "e.g.") && !strings.HasSuffix(s[:i+1], "i.e.") {
+			return s[:i+1]
+		}
 	}
 	return s
 }
