@@ -99,6 +99,11 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Re
 	}
 	switch cfg.Transport {
 	case "stdio":
+		if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+			log.Info("speaking MCP over stdin/stdout: start it from an MCP client (Claude Desktop, Cursor, VS Code), or try " +
+				"go build ./cmd/crm-mcp && npx @modelcontextprotocol/inspector --cli ./crm-mcp --sandbox --method tools/list; " +
+				"--transport http serves /mcp and /sse instead")
+		}
 		err = serveStdio(ctx, app, stdin, stdout)
 	case "http":
 		err = serveHTTP(ctx, app, cfg.Addr)
