@@ -130,8 +130,11 @@ func Middleware(log *slog.Logger, timeout time.Duration, store dedupe.Store, obs
 				vendor, _, _ := strings.Cut(req.Params.Name, "_")
 				info := CallInfo{Tool: req.Params.Name, Vendor: vendor, Outcome: Outcome(res, err), Duration: time.Since(start),
 					LimiterWait: stats.Waited(), Attempts: stats.Attempts(), Duplicate: rec.duplicate.Load()}
-				log.Info("tool call", "tool", info.Tool, "vendor", info.Vendor, "outcome", info.Outcome, "duration", info.Duration,
-					"attempts", info.Attempts, "limiter_wait", info.LimiterWait, "duplicate", info.Duplicate)
+				if log.Enabled(ctx, slog.LevelInfo) {
+					log.LogAttrs(ctx, slog.LevelInfo, "tool call", slog.String("tool", info.Tool), slog.String("vendor", info.Vendor),
+						slog.String("outcome", info.Outcome), slog.Duration("duration", info.Duration), slog.Int("attempts", info.Attempts),
+						slog.Duration("limiter_wait", info.LimiterWait), slog.Bool("duplicate", info.Duplicate))
+				}
 				if observe != nil {
 					observe(info)
 				}

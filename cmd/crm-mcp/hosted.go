@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -30,12 +31,10 @@ func withRequestHeaders(ctx context.Context, r *http.Request) context.Context {
 	h := r.Header.Clone()
 	ctx = context.WithValue(ctx, headersKey{}, h)
 	var creds []string
-	for _, v := range allVendors() {
-		for _, name := range headerNames(v.credentials()) {
-			if s := h.Get(name); s != "" {
-				vendors.RegisterSecret(s)
-				creds = append(creds, name+"="+s)
-			}
+	for _, name := range credentialHeaders() {
+		if s := h.Get(name); s != "" {
+			vendors.RegisterSecret(s)
+			creds = append(creds, name+"="+s)
 		}
 	}
 	if len(creds) > 0 {
@@ -43,6 +42,15 @@ func withRequestHeaders(ctx context.Context, r *http.Request) context.Context {
 	}
 	return ctx
 }
+
+// credentialHeaders are every vendor's credential headers, in a fixed order.
+var credentialHeaders = sync.OnceValue(func() []string {
+	var out []string
+	for _, v := range allVendors() {
+		out = append(out, headerNames(v.credentials())...)
+	}
+	return out
+})
 
 func requestHeaders(ctx context.Context) http.Header {
 	h, _ := ctx.Value(headersKey{}).(http.Header)

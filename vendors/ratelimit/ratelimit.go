@@ -73,15 +73,14 @@ type Limiter interface {
 }
 
 // Wait reserves a slot and sleeps until it starts. The wait is bounded by
-// ctx's deadline; with no deadline it is bounded by maxWait.
+// ctx's deadline (the call's own timeout, however long); with no deadline
+// it is bounded by maxWait.
 func Wait(ctx context.Context, l Limiter, key string, windows []Window, maxWait time.Duration) (time.Duration, error) {
 	if l == nil || len(windows) == 0 {
 		return 0, nil
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		if left := time.Until(dl); left < maxWait {
-			maxWait = max(left, 0)
-		}
+		maxWait = max(time.Until(dl), 0)
 	}
 	d, err := l.Reserve(ctx, key, windows, maxWait)
 	if err != nil || d <= 0 {

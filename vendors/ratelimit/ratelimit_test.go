@@ -149,3 +149,25 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+// A call whose deadline is far off may wait that long: MaxWait bounds only
+// calls without a deadline.
+func TestWaitUsesTheWholeDeadline(t *testing.T) {
+	m, _ := newTestMemory()
+	w := []Window{{Limit: 1, Period: time.Minute}}
+	_, _ = m.Reserve(ctx, "k", w, 0)
+	long, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	// Reserve is what Wait calls; check the bound Wait passes by asking for
+	// a slot a minute away with a 30 s MaxWait and a 2-minute deadline.
+	dctx, stop := context.WithCancel(long)
+	stop() // do not actually sleep: the reservation decision is what matters
+	_, err := Wait(dctx, m, "k", w, 30*time.Second)
+	var de *DelayError
+	if errors.As(err, &de) {
+		t.Fatalf("a slot a minute away was refused with a 2-minute deadline: %v", err)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the reservation made and the sleep cancelled", err)
+	}
+}

@@ -17,8 +17,12 @@ import (
 //
 // Keys, all under the hash tag {<key>} so a cluster keeps them together:
 //
-//	crm-mcp:rl:{key}        hash: last (latest slot, ms), pause (no slot before, ms)
-//	crm-mcp:rl:{key}:<w>    hash: bucket end (ms) -> grants, one per window
+//	crm-mcp:rl:{key}          hash: last (latest slot, ms), pause (no slot before, ms)
+//	crm-mcp:rl:{key}:<w>      hash: bucket end (ms) -> grants, and n = live grants
+//	crm-mcp:rl:{key}:<w>:z    sorted set of the bucket ends, for pruning and walking
+//
+// The running count n keeps the common case (a window with room) O(log n);
+// the buckets are walked, newest first, only when a window is full.
 type Redis struct {
 	rdb redis.UniversalClient
 }
@@ -34,18 +38,28 @@ local slot = math.max(now, tonumber(st[1] or '0') or 0, tonumber(st[2] or '0') o
 local n = tonumber(ARGV[2])
 for i = 1, n do
   local limit = tonumber(ARGV[4*i-1]); local period = tonumber(ARGV[4*i]); local guard = tonumber(ARGV[4*i+2])
-  local h = redis.call('HGETALL', KEYS[1+i])
-  local buckets = {}
-  for j = 1, #h, 2 do
-    local e = tonumber(h[j])
-    if e + period + 1000 <= now then redis.call('HDEL', KEYS[1+i], h[j])
-    else buckets[#buckets+1] = {e, tonumber(h[j+1])} end
+  local h, z = KEYS[2*i], KEYS[2*i+1]
+  local cutoff = now - period - 1000
+  local expired = redis.call('ZRANGEBYSCORE', z, '-inf', cutoff)
+  if #expired > 0 then
+    local gone = 0
+    for _, c in ipairs(redis.call('HMGET', h, unpack(expired))) do gone = gone + (tonumber(c) or 0) end
+    redis.call('HDEL', h, unpack(expired))
+    redis.call('ZREMRANGEBYSCORE', z, '-inf', cutoff)
+    redis.call('HINCRBY', h, 'n', -gone)
   end
-  table.sort(buckets, function(a, b) return a[1] > b[1] end)
-  local acc = 0
-  for _, b in ipairs(buckets) do
-    acc = acc + b[2]
-    if acc >= limit then slot = math.max(slot, b[1] + period + guard); break end
+  if (tonumber(redis.call('HGET', h, 'n')) or 0) >= limit then
+    local acc, off, done = 0, 0, false
+    while not done do
+      local ends = redis.call('ZREVRANGE', z, off, off + 99)
+      if #ends == 0 then break end
+      local counts = redis.call('HMGET', h, unpack(ends))
+      for j = 1, #ends do
+        acc = acc + (tonumber(counts[j]) or 0)
+        if acc >= limit then slot = math.max(slot, tonumber(ends[j]) + period + guard); done = true; break end
+      end
+      off = off + 100
+    end
   end
 end
 local wait = slot - now
@@ -53,10 +67,15 @@ if wait > tonumber(ARGV[1]) then return {0, wait} end
 local ttl = 0
 for i = 1, n do
   local period = tonumber(ARGV[4*i]); local res = tonumber(ARGV[4*i+1]); local guard = tonumber(ARGV[4*i+2])
+  local h, z = KEYS[2*i], KEYS[2*i+1]
   local e = (math.floor(slot / res) + 1) * res
-  redis.call('HINCRBY', KEYS[1+i], e, 1)
-  redis.call('PEXPIRE', KEYS[1+i], wait + period + guard + res + 2000)
-  ttl = math.max(ttl, wait + period + guard + res + 2000)
+  redis.call('HINCRBY', h, e, 1)
+  redis.call('HINCRBY', h, 'n', 1)
+  redis.call('ZADD', z, e, e)
+  local keep = wait + period + guard + res + 2000
+  redis.call('PEXPIRE', h, keep)
+  redis.call('PEXPIRE', z, keep)
+  ttl = math.max(ttl, keep)
 end
 redis.call('HSET', KEYS[1], 'last', slot)
 redis.call('PEXPIRE', KEYS[1], ttl)
@@ -75,10 +94,11 @@ return 1
 
 func redisKeys(key string, windows []Window) []string {
 	base := "crm-mcp:rl:{" + key + "}"
-	keys := make([]string, 0, len(windows)+1)
+	keys := make([]string, 0, 2*len(windows)+1)
 	keys = append(keys, base)
 	for _, w := range windows {
-		keys = append(keys, base+":"+strconv.Itoa(w.Limit)+"/"+strconv.FormatInt(w.Period.Milliseconds(), 10))
+		k := base + ":" + strconv.Itoa(w.Limit) + "/" + strconv.FormatInt(w.Period.Milliseconds(), 10)
+		keys = append(keys, k, k+":z")
 	}
 	return keys
 }

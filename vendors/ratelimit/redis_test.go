@@ -83,3 +83,29 @@ func TestRedisReplicasShareOneBudget(t *testing.T) {
 		}
 	}
 }
+
+// A full window frees up once its grants age out: the running count and
+// the pruning agree with the walk.
+func TestRedisWindowFreesUp(t *testing.T) {
+	l := ratelimit.NewRedis(redistest.Client(t))
+	ctx := context.Background()
+	w := []ratelimit.Window{{Limit: 3, Period: 200 * time.Millisecond}}
+	for range 3 {
+		if d, err := l.Reserve(ctx, "k", w, time.Second); err != nil || d != 0 {
+			t.Fatalf("burst: %s %v", d, err)
+		}
+	}
+	d, err := l.Reserve(ctx, "k", w, time.Second)
+	if err != nil || d < 200*time.Millisecond {
+		t.Fatalf("4th: wait %s (%v), want the window to pass first", d, err)
+	}
+	time.Sleep(d + 100*time.Millisecond) // only a lower bound matters
+	if d, err := l.Reserve(ctx, "k", w, time.Second); err != nil || d != 0 {
+		t.Fatalf("after the window: wait %s (%v), want 0", d, err)
+	}
+	for range 30 { // many windows later the count stays right
+		if _, err := l.Reserve(ctx, "k", w, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
