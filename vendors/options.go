@@ -1,6 +1,7 @@
 package vendors
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -60,6 +61,16 @@ func trimSlash(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// Fetch sends req and decodes a {"data": v} or bare v answer: the
+// single-object response of most vendors.
+func Fetch[T any](ctx context.Context, c *Client, req Request) (*T, error) {
+	var out Unwrap[T]
+	if err := c.Do(ctx, req, &out); err != nil {
+		return nil, err
+	}
+	return &out.V, nil
 }
 
 // Unwrap decodes either {"data": v} or a bare v: vendors that are silent on

@@ -121,7 +121,7 @@ type Tenant struct {
 
 // Me returns the current user and tenant.
 func (c *Client) Me(ctx context.Context) (*Me, error) {
-	return do[Me](ctx, c, vendors.NewRequest(http.MethodGet, "/me", nil, nil))
+	return vendors.Fetch[Me](ctx, c.c, vendors.NewRequest(http.MethodGet, "/me", nil, nil))
 }
 
 // Events maps each trigger feed to its path.
@@ -179,7 +179,7 @@ type TemplateMessage struct {
 
 // SendTemplateMessage sends an approved template. Never re-sent.
 func (c *Client) SendTemplateMessage(ctx context.Context, in TemplateMessage) (*Message, error) {
-	return do[Message](ctx, c, post("/actions/send-template-message", in, false))
+	return vendors.Fetch[Message](ctx, c.c, post("/actions/send-template-message", in, false))
 }
 
 // TextMessage is the body of send-text-message.
@@ -191,7 +191,7 @@ type TextMessage struct {
 // SendTextMessage sends free-form text; Qyvo refuses it (422, phone)
 // outside the 24-hour window. Never re-sent.
 func (c *Client) SendTextMessage(ctx context.Context, in TextMessage) (*Message, error) {
-	return do[Message](ctx, c, post("/actions/send-text-message", in, false))
+	return vendors.Fetch[Message](ctx, c.c, post("/actions/send-text-message", in, false))
 }
 
 // Contact is a WhatsApp contact.
@@ -242,7 +242,7 @@ type ContactUpdate struct {
 
 // UpdateContact changes a contact. Not retried once sent.
 func (c *Client) UpdateContact(ctx context.Context, in ContactUpdate) (*Contact, error) {
-	return do[Contact](ctx, c, post("/actions/update-contact", in, false))
+	return vendors.Fetch[Contact](ctx, c.c, post("/actions/update-contact", in, false))
 }
 
 // ContactLookup is the body of get-contact: exactly one field.
@@ -254,7 +254,7 @@ type ContactLookup struct {
 
 // GetContact finds one contact by id, phone or email.
 func (c *Client) GetContact(ctx context.Context, in ContactLookup) (*Contact, error) {
-	return do[Contact](ctx, c, post("/actions/get-contact", in, true))
+	return vendors.Fetch[Contact](ctx, c.c, post("/actions/get-contact", in, true))
 }
 
 // Search is the body of search-contacts.
@@ -296,12 +296,12 @@ type tagBody struct {
 
 // AddTag tags a contact (creating the tag if new). Not retried once sent.
 func (c *Client) AddTag(ctx context.Context, contactID, tag string) (*Contact, error) {
-	return do[Contact](ctx, c, post("/actions/add-tag", tagBody{contactID, tag}, false))
+	return vendors.Fetch[Contact](ctx, c.c, post("/actions/add-tag", tagBody{contactID, tag}, false))
 }
 
 // RemoveTag untags a contact; removing an absent tag is not an error.
 func (c *Client) RemoveTag(ctx context.Context, contactID, tag string) (*Contact, error) {
-	return do[Contact](ctx, c, post("/actions/remove-tag", tagBody{contactID, tag}, false))
+	return vendors.Fetch[Contact](ctx, c.c, post("/actions/remove-tag", tagBody{contactID, tag}, false))
 }
 
 // Template is a Meta-approved message template in one language.
@@ -389,7 +389,7 @@ func (c *Client) TriggerSequence(ctx context.Context, sequenceID, contactID stri
 		SequenceID string `json:"sequence_id"`
 		ContactID  string `json:"contact_id"`
 	}{sequenceID, contactID}
-	return do[Run](ctx, c, post("/actions/trigger-sequence", body, false))
+	return vendors.Fetch[Run](ctx, c.c, post("/actions/trigger-sequence", body, false))
 }
 
 // GetSequence returns a sequence with its steps.
@@ -397,7 +397,7 @@ func (c *Client) GetSequence(ctx context.Context, id string) (*Sequence, error) 
 	body := struct {
 		SequenceID string `json:"sequence_id"`
 	}{id}
-	return do[Sequence](ctx, c, post("/actions/get-sequence", body, true))
+	return vendors.Fetch[Sequence](ctx, c.c, post("/actions/get-sequence", body, true))
 }
 
 // TriggerFlow starts a flow for a contact. Never re-sent.
@@ -406,7 +406,7 @@ func (c *Client) TriggerFlow(ctx context.Context, flowID, contactID string) (*Ru
 		FlowID    string `json:"flow_id"`
 		ContactID string `json:"contact_id"`
 	}{flowID, contactID}
-	return do[Run](ctx, c, post("/actions/trigger-flow", body, false))
+	return vendors.Fetch[Run](ctx, c.c, post("/actions/trigger-flow", body, false))
 }
 
 // GetFlow returns a flow with its nodes.
@@ -414,7 +414,7 @@ func (c *Client) GetFlow(ctx context.Context, id string) (*Flow, error) {
 	body := struct {
 		FlowID string `json:"flow_id"`
 	}{id}
-	return do[Flow](ctx, c, post("/actions/get-flow", body, true))
+	return vendors.Fetch[Flow](ctx, c.c, post("/actions/get-flow", body, true))
 }
 
 // post is a POST action; safe marks a read-only lookup that may be retried.
@@ -422,14 +422,6 @@ func post(path string, body any, safe bool) vendors.Request {
 	r := vendors.NewRequest(http.MethodPost, path, nil, body)
 	r.Safe = safe
 	return r
-}
-
-func do[T any](ctx context.Context, c *Client, req vendors.Request) (*T, error) {
-	var out vendors.Unwrap[T]
-	if err := c.c.Do(ctx, req, &out); err != nil {
-		return nil, err
-	}
-	return &out.V, nil
 }
 
 // list reads a GET {"data": [...]} (or a bare array); never nil.

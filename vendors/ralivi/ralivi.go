@@ -231,11 +231,7 @@ func (c *Client) ListActivities(ctx context.Context, p LinkParams) (*Page[Activi
 
 // GetOrganization returns the key's organization.
 func (c *Client) GetOrganization(ctx context.Context) (*Organization, error) {
-	var out vendors.Unwrap[Organization]
-	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, "/organizations", nil, nil), &out); err != nil {
-		return nil, err
-	}
-	return &out.V, nil
+	return vendors.Fetch[Organization](ctx, c.c, vendors.NewRequest(http.MethodGet, "/organizations", nil, nil))
 }
 
 func list[T any](ctx context.Context, c *Client, path string, q url.Values) (*Page[T], error) {

@@ -131,7 +131,7 @@ func (c *Client) ListContacts(ctx context.Context, p ListContactsParams) (*Conta
 
 // GetContact returns one contact.
 func (c *Client) GetContact(ctx context.Context, id string) (*Contact, error) {
-	return do[Contact](ctx, c, vendors.NewRequest(http.MethodGet, "/contacts/"+url.PathEscape(id), nil, nil))
+	return vendors.Fetch[Contact](ctx, c.c, vendors.NewRequest(http.MethodGet, "/contacts/"+url.PathEscape(id), nil, nil))
 }
 
 // NewContact is the body of POST /contacts.
@@ -145,7 +145,7 @@ type NewContact struct {
 
 // CreateContact adds a contact. Not retried once sent.
 func (c *Client) CreateContact(ctx context.Context, in NewContact) (*Contact, error) {
-	return do[Contact](ctx, c, vendors.NewRequest(http.MethodPost, "/contacts", nil, in))
+	return vendors.Fetch[Contact](ctx, c.c, vendors.NewRequest(http.MethodPost, "/contacts", nil, in))
 }
 
 // Deal is a sales opportunity of a contact.
@@ -170,7 +170,7 @@ type NewDeal struct {
 
 // CreateDeal opens a deal. Not retried once sent.
 func (c *Client) CreateDeal(ctx context.Context, in NewDeal) (*Deal, error) {
-	return do[Deal](ctx, c, vendors.NewRequest(http.MethodPost, "/deals", nil, in))
+	return vendors.Fetch[Deal](ctx, c.c, vendors.NewRequest(http.MethodPost, "/deals", nil, in))
 }
 
 // DealUpdate is the body of PUT /deals/:id; nil fields are left unchanged.
@@ -183,7 +183,7 @@ type DealUpdate struct {
 
 // UpdateDeal changes a deal (PUT: safe to retry).
 func (c *Client) UpdateDeal(ctx context.Context, id string, in DealUpdate) (*Deal, error) {
-	return do[Deal](ctx, c, vendors.NewRequest(http.MethodPut, "/deals/"+url.PathEscape(id), nil, in))
+	return vendors.Fetch[Deal](ctx, c.c, vendors.NewRequest(http.MethodPut, "/deals/"+url.PathEscape(id), nil, in))
 }
 
 // Activity is a call, email, meeting or note logged on a contact or deal.
@@ -206,15 +206,7 @@ type NewActivity struct {
 
 // LogActivity records an activity. Not retried once sent.
 func (c *Client) LogActivity(ctx context.Context, in NewActivity) (*Activity, error) {
-	return do[Activity](ctx, c, vendors.NewRequest(http.MethodPost, "/activities", nil, in))
-}
-
-func do[T any](ctx context.Context, c *Client, req vendors.Request) (*T, error) {
-	var out vendors.Unwrap[T]
-	if err := c.c.Do(ctx, req, &out); err != nil {
-		return nil, err
-	}
-	return &out.V, nil
+	return vendors.Fetch[Activity](ctx, c.c, vendors.NewRequest(http.MethodPost, "/activities", nil, in))
 }
 
 // decodeError reads Vivre's error body.

@@ -175,12 +175,12 @@ func (c *Client) ListContacts(ctx context.Context, p ListParams) (*Page[Contact]
 
 // CreateContact adds a contact. Not retried once sent.
 func (c *Client) CreateContact(ctx context.Context, in ContactFields) (*Contact, error) {
-	return do[Contact](ctx, c, vendors.NewRequest(http.MethodPost, "/contacts", nil, in))
+	return vendors.Fetch[Contact](ctx, c.c, vendors.NewRequest(http.MethodPost, "/contacts", nil, in))
 }
 
 // UpdateContact changes the given fields of a contact (PUT: safe to retry).
 func (c *Client) UpdateContact(ctx context.Context, id string, in ContactFields) (*Contact, error) {
-	return do[Contact](ctx, c, vendors.NewRequest(http.MethodPut, "/contacts/"+url.PathEscape(id), nil, in))
+	return vendors.Fetch[Contact](ctx, c.c, vendors.NewRequest(http.MethodPut, "/contacts/"+url.PathEscape(id), nil, in))
 }
 
 // Deal is a sales opportunity.
@@ -210,12 +210,12 @@ func (c *Client) ListDeals(ctx context.Context, p ListParams) (*Page[Deal], erro
 
 // CreateDeal opens a deal. Not retried once sent.
 func (c *Client) CreateDeal(ctx context.Context, in DealFields) (*Deal, error) {
-	return do[Deal](ctx, c, vendors.NewRequest(http.MethodPost, "/deals", nil, in))
+	return vendors.Fetch[Deal](ctx, c.c, vendors.NewRequest(http.MethodPost, "/deals", nil, in))
 }
 
 // UpdateDeal changes the given fields of a deal (PUT: safe to retry).
 func (c *Client) UpdateDeal(ctx context.Context, id string, in DealFields) (*Deal, error) {
-	return do[Deal](ctx, c, vendors.NewRequest(http.MethodPut, "/deals/"+url.PathEscape(id), nil, in))
+	return vendors.Fetch[Deal](ctx, c.c, vendors.NewRequest(http.MethodPut, "/deals/"+url.PathEscape(id), nil, in))
 }
 
 // Recording is a recorded call.
@@ -235,7 +235,7 @@ func (c *Client) ListRecordings(ctx context.Context, p ListParams) (*Page[Record
 
 // GetRecording returns one call recording.
 func (c *Client) GetRecording(ctx context.Context, id string) (*Recording, error) {
-	return do[Recording](ctx, c, vendors.NewRequest(http.MethodGet, "/recordings/"+url.PathEscape(id), nil, nil))
+	return vendors.Fetch[Recording](ctx, c.c, vendors.NewRequest(http.MethodGet, "/recordings/"+url.PathEscape(id), nil, nil))
 }
 
 // Template is an approved WhatsApp Business template.
@@ -280,7 +280,7 @@ func (c *Client) SendTemplate(ctx context.Context, templateID string, in SendMes
 		in.Variables = []string{}
 	}
 	path := "/whatsapp_templates/" + url.PathEscape(templateID) + "/send_message"
-	return do[Message](ctx, c, vendors.NewRequest(http.MethodPost, path, nil, in))
+	return vendors.Fetch[Message](ctx, c.c, vendors.NewRequest(http.MethodPost, path, nil, in))
 }
 
 // Task is a follow-up to do.
@@ -304,7 +304,7 @@ type NewTask struct {
 
 // CreateTask adds a task. Not retried once sent.
 func (c *Client) CreateTask(ctx context.Context, in NewTask) (*Task, error) {
-	return do[Task](ctx, c, vendors.NewRequest(http.MethodPost, "/tasks", nil, in))
+	return vendors.Fetch[Task](ctx, c.c, vendors.NewRequest(http.MethodPost, "/tasks", nil, in))
 }
 
 func list[T any](ctx context.Context, c *Client, path string, p ListParams) (*Page[T], error) {
@@ -316,14 +316,6 @@ func list[T any](ctx context.Context, c *Client, path string, p ListParams) (*Pa
 		page.Data = []T{}
 	}
 	return &page, nil
-}
-
-func do[T any](ctx context.Context, c *Client, req vendors.Request) (*T, error) {
-	var out vendors.Unwrap[T]
-	if err := c.c.Do(ctx, req, &out); err != nil {
-		return nil, err
-	}
-	return &out.V, nil
 }
 
 // decodeError reads {"error": "...", "details": {...}}. On a validation
