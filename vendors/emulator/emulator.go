@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/crm-mcp/crm-mcp/vendors"
 )
 
 // Fault is one injected failure, consumed by the next matching request.
@@ -307,4 +309,20 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp := rec.Result()
 	resp.Request = r
 	return resp, nil
+}
+
+// VendorError fails the test unless err is a *vendors.Error, and returns it:
+// every vendor client's tests assert on what the agent will be told.
+// (t is a *testing.T; the interface keeps "testing" out of the binary,
+// which links this package for --sandbox.)
+func VendorError(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, err error) *vendors.Error {
+	t.Helper()
+	e, ok := vendors.AsError(err)
+	if !ok {
+		t.Fatalf("error %v (%T) is not a *vendors.Error", err, err)
+	}
+	return e
 }

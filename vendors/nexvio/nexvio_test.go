@@ -22,15 +22,6 @@ func setup(t *testing.T, opts nexviotest.Options, o vendors.Options) (*nexvio.Cl
 	return nexvio.New(nexvio.Config{APIKey: nexviotest.APIKey, BaseURL: srv.URL}, o), srv
 }
 
-func vendorErr(t *testing.T, err error) *vendors.Error {
-	t.Helper()
-	e, ok := vendors.AsError(err)
-	if !ok {
-		t.Fatalf("error %v (%T) is not a *vendors.Error", err, err)
-	}
-	return e
-}
-
 func TestClientMethods(t *testing.T) {
 	c, srv := setup(t, nexviotest.Options{}, vendors.Options{})
 	ctx := context.Background()
@@ -88,19 +79,19 @@ func TestDeletedContactIsNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.GetContact(ctx, "contact_1001")
-	if e := vendorErr(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 || e.Code != "not_found" {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 || e.Code != "not_found" {
 		t.Fatalf("get after delete: %+v", e)
 	}
 	_, err = c.UpdateContact(ctx, "contact_1001", nexvio.ContactUpdate{Name: "X"})
-	if e := vendorErr(t, err); e.Kind != vendors.KindNotFound {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("update after delete: %+v", e)
 	}
 	_, err = c.DeleteContact(ctx, "contact_1001")
-	if e := vendorErr(t, err); e.Kind != vendors.KindNotFound {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("delete after delete: %+v", e)
 	}
 	_, err = c.ListConversations(ctx, "contact_1001", 0, 0)
-	if e := vendorErr(t, err); e.Kind != vendors.KindNotFound {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("conversations after delete: %+v", e)
 	}
 }
@@ -110,7 +101,7 @@ func TestBadKeyIsAuthError(t *testing.T) {
 	defer srv.Close()
 	c := nexvio.New(nexvio.Config{APIKey: "nx_live_wrong", BaseURL: srv.URL}, vendors.Options{})
 	_, err := c.GetContact(context.Background(), "contact_1001")
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindAuth || e.Status != 401 || e.Code != "unauthorized" || e.Message != "Invalid API key" || e.Attempts != 1 {
 		t.Fatalf("bad key: %+v", e)
 	}
@@ -121,25 +112,25 @@ func TestValidationErrorNamesSnakeCaseFields(t *testing.T) {
 	c, _ := setup(t, nexviotest.Options{}, vendors.Options{})
 	ctx := context.Background()
 	_, err := c.CreateContact(ctx, nexvio.NewContact{ChatbotID: "chatbot_nope", Email: "nope", Phone: "call me"})
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindInvalid || e.Status != 400 || e.Code != "validation_error" ||
 		e.Fields["chatbot_id"] == "" || e.Fields["email"] == "" || e.Fields["phone"] == "" {
 		t.Fatalf("validation: %+v", e)
 	}
 	_, err = c.ListContacts(ctx, nexvio.ListContactsParams{Limit: 501})
-	if e := vendorErr(t, err); e.Kind != vendors.KindInvalid || e.Fields["limit"] == "" {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["limit"] == "" {
 		t.Fatalf("limit 501: %+v", e)
 	}
 	_, err = c.ListContacts(ctx, nexvio.ListContactsParams{SortBy: "phone"})
-	if e := vendorErr(t, err); e.Kind != vendors.KindInvalid || e.Fields["sort_by"] == "" {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["sort_by"] == "" {
 		t.Fatalf("sortBy: %+v", e)
 	}
 	_, err = c.ListConversations(ctx, "contact_1001", 101, 0)
-	if e := vendorErr(t, err); e.Kind != vendors.KindInvalid || e.Fields["limit"] == "" {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["limit"] == "" {
 		t.Fatalf("conversations limit 101: %+v", e)
 	}
 	_, err = c.UpdateContact(ctx, "contact_1001", nexvio.ContactUpdate{Phone: "12"})
-	if e := vendorErr(t, err); e.Kind != vendors.KindInvalid || e.Fields["phone"] == "" {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["phone"] == "" {
 		t.Fatalf("update phone: %+v", e)
 	}
 }
@@ -147,7 +138,7 @@ func TestValidationErrorNamesSnakeCaseFields(t *testing.T) {
 func TestUnknownIDIsNotFound(t *testing.T) {
 	c, _ := setup(t, nexviotest.Options{}, vendors.Options{})
 	_, err := c.GetContact(context.Background(), "contact_0")
-	if e := vendorErr(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 || e.Message != "Contact not found" {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 || e.Message != "Contact not found" {
 		t.Fatalf("unknown id: %+v", e)
 	}
 }
@@ -162,7 +153,7 @@ func TestRateLimitFromVendorIsRateLimitedWithRetryAfter(t *testing.T) {
 		}
 	}
 	_, err := c.GetContact(ctx, "contact_1001")
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.Status != 429 || e.RetryAfter <= 0 || e.Code != "rate_limited" {
 		t.Fatalf("429: %+v", e)
 	}
@@ -232,7 +223,7 @@ func TestPOSTNotResentAfter503(t *testing.T) {
 	before := srv.ContactCount()
 	srv.Inject(emulator.Fault{Method: http.MethodPost, Status: 503, AfterHandling: true})
 	_, err := c.CreateContact(context.Background(), nexvio.NewContact{ChatbotID: nexviotest.Chatbots[0], Name: "Once"})
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindUncertain || e.Status != 503 || e.Attempts != 1 {
 		t.Fatalf("POST 503: %+v", e)
 	}

@@ -28,15 +28,6 @@ func setup(t *testing.T, opts qyvotest.Options, o vendors.Options) (*qyvo.Client
 	return qyvo.New(qyvo.Config{APIToken: qyvotest.APIToken, BaseURL: srv.URL}, o), srv
 }
 
-func vendorErr(t *testing.T, err error) *vendors.Error {
-	t.Helper()
-	e, ok := vendors.AsError(err)
-	if !ok {
-		t.Fatalf("error %v (%T) is not a *vendors.Error", err, err)
-	}
-	return e
-}
-
 // must(call(...))(t) is call's value; the test fails on its error.
 func must[T any](v T, err error) func(*testing.T) T {
 	return func(t *testing.T) T {
@@ -89,7 +80,7 @@ func TestIdentityListsAndLookups(t *testing.T) {
 			}
 		}
 	}
-	if _, err := c.Recent(ctx, "deal_won"); vendorErr(t, err).Fields["event"] == "" {
+	if _, err := c.Recent(ctx, "deal_won"); emulator.VendorError(t, err).Fields["event"] == "" {
 		t.Fatalf("unknown event: %v", err)
 	}
 }
@@ -152,7 +143,7 @@ func TestMessagesSequencesAndFlows(t *testing.T) {
 	}
 	// No inbound message: the window is closed.
 	_, err := c.SendTextMessage(ctx, qyvo.TextMessage{Phone: ct.Phone, Text: "hello"})
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindInvalid || !strings.Contains(e.Fields["phone"], "template") {
 		t.Fatalf("text outside the window: %+v", e)
 	}
@@ -182,7 +173,7 @@ func TestMessagesSequencesAndFlows(t *testing.T) {
 		t.Fatalf("newest sequence_triggered = %+v", ev)
 	}
 	_, err = c.TriggerSequence(ctx, seqs[2].ID, ct.ID) // paused
-	if e := vendorErr(t, err); e.Kind != vendors.KindInvalid || !strings.Contains(e.Fields["sequence_id"], "paused") {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || !strings.Contains(e.Fields["sequence_id"], "paused") {
 		t.Fatalf("paused sequence: %+v", e)
 	}
 	flows := must(c.ListFlows(ctx))(t)
@@ -251,7 +242,7 @@ func TestLaravelValidationNamesTheField(t *testing.T) {
 		{"get with two keys", func() error { _, err := c.GetContact(ctx, qyvo.ContactLookup{ID: ct.ID, Email: ct.Email}); return err }, "id"},
 	}
 	for _, tc := range cases {
-		e := vendorErr(t, tc.call())
+		e := emulator.VendorError(t, tc.call())
 		if e.Kind != vendors.KindInvalid || e.Status != 422 || e.Fields[tc.field] == "" {
 			t.Errorf("%s: %+v", tc.name, e)
 		}
@@ -272,7 +263,7 @@ func TestUnknownIDIsNotFound(t *testing.T) {
 	_, err3 := c.GetFlow(ctx, id)
 	_, err4 := c.UpdateContact(ctx, qyvo.ContactUpdate{ID: id, Name: "X"})
 	for i, err := range []error{err1, err2, err3, err4} {
-		if e := vendorErr(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 {
+		if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 {
 			t.Errorf("call %d: %+v", i, e)
 		}
 	}
@@ -283,7 +274,7 @@ func TestBadTokenIsAuthError(t *testing.T) {
 	defer srv.Close()
 	c := qyvo.New(qyvo.Config{APIToken: "wrong", BaseURL: srv.URL}, vendors.Options{})
 	_, err := c.Me(ctx)
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindAuth || e.Status != 401 || e.Attempts != 1 || e.Message != "Unauthenticated" {
 		t.Fatalf("bad token: %+v", e)
 	}
@@ -295,7 +286,7 @@ func TestRateLimitFromVendorIsRateLimitedWithRetryAfter(t *testing.T) {
 		must(c.Me(ctx))(t)
 	}
 	_, err := c.Me(ctx)
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.Status != 429 || e.RetryAfter <= 0 || e.Message != "Too Many Attempts" {
 		t.Fatalf("429: %+v", e)
 	}
@@ -346,7 +337,7 @@ func TestSendNotResentAfter503(t *testing.T) {
 	c, srv := setup(t, qyvotest.Options{}, vendors.Options{})
 	srv.Inject(emulator.Fault{Method: http.MethodPost, Status: 503, AfterHandling: true})
 	_, err := c.SendTemplateMessage(ctx, qyvo.TemplateMessage{Phone: "+14155550101", Template: "feedback_request"})
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindUncertain || e.Status != 503 || e.Attempts != 1 {
 		t.Fatalf("send 503: %+v", e)
 	}

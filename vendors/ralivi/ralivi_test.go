@@ -23,15 +23,6 @@ func setup(t *testing.T, opts ralivitest.Options, o vendors.Options) (*ralivi.Cl
 	return ralivi.New(ralivi.Config{APIKey: ralivitest.APIKey, BaseURL: srv.URL}, o), srv
 }
 
-func vendorErr(t *testing.T, err error) *vendors.Error {
-	t.Helper()
-	e, ok := vendors.AsError(err)
-	if !ok {
-		t.Fatalf("error %v (%T) is not a *vendors.Error", err, err)
-	}
-	return e
-}
-
 func TestClientMethods(t *testing.T) {
 	c, srv := setup(t, ralivitest.Options{}, vendors.Options{})
 	ctx := context.Background()
@@ -145,7 +136,7 @@ func TestBadKeyIsAuthError(t *testing.T) {
 	defer srv.Close()
 	c := ralivi.New(ralivi.Config{APIKey: "rlv_live_revoked", BaseURL: srv.URL}, vendors.Options{})
 	_, err := c.ListContacts(context.Background(), ralivi.PageParams{})
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindAuth || e.Status != 401 || e.Attempts != 1 || e.Code != "unauthorized" {
 		t.Fatalf("bad key: %+v", e)
 	}
@@ -155,11 +146,11 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 	c, _ := setup(t, ralivitest.Options{}, vendors.Options{})
 	ctx := context.Background()
 	_, err := c.ListDeals(ctx, ralivi.DealParams{PageParams: ralivi.PageParams{Limit: 101}})
-	if e := vendorErr(t, err); e.Kind != vendors.KindInvalid || e.Status != 400 || e.Fields["limit"] == "" {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Status != 400 || e.Fields["limit"] == "" {
 		t.Fatalf("limit 101: %+v", e)
 	}
 	_, err = c.ListTasks(ctx, ralivi.LinkParams{PageParams: ralivi.PageParams{Cursor: "garbled!!"}})
-	if e := vendorErr(t, err); e.Kind != vendors.KindInvalid || e.Fields["cursor"] == "" || e.Attempts != 1 {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["cursor"] == "" || e.Attempts != 1 {
 		t.Fatalf("bad cursor: %+v", e)
 	}
 }
@@ -169,13 +160,13 @@ func TestErrorFieldIsSnakeCase(t *testing.T) {
 	c, srv := setup(t, ralivitest.Options{}, vendors.Options{})
 	srv.Inject(emulator.Fault{Status: 400, Body: `{"error":{"code":"invalid_parameter","message":"dealId is malformed","field":"dealId"}}`})
 	_, err := c.ListActivities(context.Background(), ralivi.LinkParams{DealID: "x"})
-	if e := vendorErr(t, err); e.Fields["deal_id"] != "dealId is malformed" || e.Code != "invalid_parameter" {
+	if e := emulator.VendorError(t, err); e.Fields["deal_id"] != "dealId is malformed" || e.Code != "invalid_parameter" {
 		t.Fatalf("field: %+v", e)
 	}
 	// A flat {"error": "..."} body is read too.
 	srv.Inject(emulator.Fault{Status: 401, Body: `{"error":"Unauthorized"}`})
 	_, err = c.GetOrganization(context.Background())
-	if e := vendorErr(t, err); e.Kind != vendors.KindAuth || e.Message != "Unauthorized" {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindAuth || e.Message != "Unauthorized" {
 		t.Fatalf("flat error: %+v", e)
 	}
 }
@@ -186,7 +177,7 @@ func TestUnknownPathIsNotFound(t *testing.T) {
 	defer srv.Close()
 	c := ralivi.New(ralivi.Config{APIKey: ralivitest.APIKey, BaseURL: srv.URL + "/v2"}, vendors.Options{})
 	_, err := c.ListContacts(context.Background(), ralivi.PageParams{})
-	if e := vendorErr(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 || e.Code != "not_found" {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 || e.Code != "not_found" {
 		t.Fatalf("unknown path: %+v", e)
 	}
 }
@@ -201,7 +192,7 @@ func TestRateLimitFromVendorIsRateLimitedWithRetryAfter(t *testing.T) {
 		}
 	}
 	_, err := c.GetOrganization(ctx)
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.Status != 429 || e.RetryAfter <= 0 || e.Code != "rate_limited" {
 		t.Fatalf("429: %+v", e)
 	}

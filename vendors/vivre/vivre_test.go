@@ -25,15 +25,6 @@ func setup(t *testing.T, opts vivretest.Options, o vendors.Options) (*vivre.Clie
 	return vivre.New(cfg, o), srv
 }
 
-func vendorErr(t *testing.T, err error) *vendors.Error {
-	t.Helper()
-	e, ok := vendors.AsError(err)
-	if !ok {
-		t.Fatalf("error %v (%T) is not a *vendors.Error", err, err)
-	}
-	return e
-}
-
 func TestClientMethods(t *testing.T) {
 	c, _ := setup(t, vivretest.Options{}, vendors.Options{})
 	ctx := context.Background()
@@ -80,7 +71,7 @@ func TestBadKeyIsAuthError(t *testing.T) {
 	defer srv.Close()
 	c := vivre.New(vivre.Config{APIKey: "vv_live_wrong", WorkspaceID: vivretest.WorkspaceID, BaseURL: srv.URL}, vendors.Options{})
 	_, err := c.GetContact(context.Background(), "cnt_8800")
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindAuth || e.Status != 401 || e.Attempts != 1 {
 		t.Fatalf("bad key: %+v", e)
 	}
@@ -89,7 +80,7 @@ func TestBadKeyIsAuthError(t *testing.T) {
 func TestValidationErrorNamesField(t *testing.T) {
 	c, _ := setup(t, vivretest.Options{}, vendors.Options{})
 	_, err := c.CreateContact(context.Background(), vivre.NewContact{Name: "A", Email: "nope"})
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindInvalid || e.Status != 400 || e.Fields["email"] == "" {
 		t.Fatalf("validation: %+v", e)
 	}
@@ -105,7 +96,7 @@ func TestRateLimitFromVendorIsRateLimitedWithRetryAfter(t *testing.T) {
 		}
 	}
 	_, err := c.GetContact(ctx, "cnt_8800")
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.Status != 429 || e.RetryAfter <= 0 || !e.Retryable() {
 		t.Fatalf("429: %+v", e)
 	}
@@ -119,14 +110,14 @@ func TestVendor429PausesTheCredential(t *testing.T) {
 	c, srv := setup(t, vivretest.Options{}, vendors.Options{Limiter: lim, Retry: vendors.Retry{Attempts: 1}})
 	srv.Inject(emulator.Fault{Status: 429, RetryAfter: 30})
 	_, err := c.GetContact(context.Background(), "cnt_8800")
-	if e := vendorErr(t, err); e.Kind != vendors.KindRateLimited || e.RetryAfter != 30*time.Second {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindRateLimited || e.RetryAfter != 30*time.Second {
 		t.Fatalf("429: %+v", e)
 	}
 	// The next call must not reach the vendor: the limiter holds the key for 30 s.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err = c.GetContact(ctx, "cnt_8800")
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.RetrySeconds() < 28 || srv.TotalHits() != 1 {
 		t.Fatalf("after 429: %+v, hits %d", e, srv.TotalHits())
 	}
@@ -158,7 +149,7 @@ func TestPOSTNotResentAfter503(t *testing.T) {
 	before := srv.Activities()
 	srv.Inject(emulator.Fault{Method: http.MethodPost, Status: 503, AfterHandling: true})
 	_, err := c.LogActivity(context.Background(), vivre.NewActivity{ContactID: "cnt_8800", Type: "call"})
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindUncertain || e.Status != 503 || e.Attempts != 1 {
 		t.Fatalf("POST 503: %+v", e)
 	}
@@ -174,7 +165,7 @@ func TestPOSTNotResentAfterDroppedConnection(t *testing.T) {
 	c, srv := setup(t, vivretest.Options{}, vendors.Options{})
 	srv.Inject(emulator.Fault{Method: http.MethodPost, Drop: true})
 	_, err := c.CreateContact(context.Background(), vivre.NewContact{Name: "A", Email: "a@b.example"})
-	if e := vendorErr(t, err); e.Kind != vendors.KindUncertain {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindUncertain {
 		t.Fatalf("dropped POST: %+v", e)
 	}
 	if n := srv.Hits("POST /contacts"); n != 1 {
@@ -191,7 +182,7 @@ func TestDeadlineBoundsRetries(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := c.GetContact(ctx, "cnt_8800")
-	if e := vendorErr(t, err); e.Kind != vendors.KindUnavailable && e.Kind != vendors.KindTimeout {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindUnavailable && e.Kind != vendors.KindTimeout {
 		t.Fatalf("kind %s", e.Kind)
 	}
 	if el := time.Since(start); el > 2*time.Second {

@@ -23,15 +23,6 @@ func setup(t *testing.T, opts vixieestest.Options, o vendors.Options) (*vixiees.
 	return vixiees.New(vixiees.Config{APIKey: vixieestest.APIKey, Licenses: 1, BaseURL: srv.URL}, o), srv
 }
 
-func vendorErr(t *testing.T, err error) *vendors.Error {
-	t.Helper()
-	e, ok := vendors.AsError(err)
-	if !ok {
-		t.Fatalf("error %v (%T) is not a *vendors.Error", err, err)
-	}
-	return e
-}
-
 func TestLimitsChain(t *testing.T) {
 	got := vixiees.Config{Licenses: 3}.Limits()
 	want := vixiees.Limits{Per2Seconds: 40, PerMinute: 75, PerHour: 4500, PerDay: 108000}
@@ -154,7 +145,7 @@ func TestBadKeyIsAuthError(t *testing.T) {
 	defer srv.Close()
 	c := vixiees.New(vixiees.Config{APIKey: "vx_live_wrong", BaseURL: srv.URL}, vendors.Options{})
 	_, err := c.GetRecording(context.Background(), "rec_801")
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindAuth || e.Status != 401 || e.Attempts != 1 || e.Message == "" {
 		t.Fatalf("bad key: %+v", e)
 	}
@@ -191,7 +182,7 @@ func TestValidationEnvelopeNamesOurField(t *testing.T) {
 		}, "phone"},
 	}
 	for _, tc := range cases {
-		e := vendorErr(t, tc.call())
+		e := emulator.VendorError(t, tc.call())
 		if e.Kind != vendors.KindInvalid || e.Status != 422 || e.Fields[tc.field] == "" {
 			t.Errorf("%s: %+v, want 422 naming %s", tc.name, e, tc.field)
 		}
@@ -203,7 +194,7 @@ func TestVendorQueryNamesBecomeArguments(t *testing.T) {
 	c, srv := setup(t, vixieestest.Options{}, vendors.Options{})
 	srv.Inject(emulator.Fault{Status: 422, Body: `{"error":"Validation failed","details":{"updated_at_from":"invalid date","page":["must be 1 or more"],"contactId":"unknown"}}`})
 	_, err := c.ListContacts(context.Background(), vixiees.ListParams{})
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Fields["updated_since"] != "invalid date" || e.Fields["cursor"] != "must be 1 or more" || e.Fields["contact_id"] != "unknown" {
 		t.Fatalf("fields = %v", e.Fields)
 	}
@@ -213,15 +204,15 @@ func TestUnknownIDsAreNotFound(t *testing.T) {
 	c, _ := setup(t, vixieestest.Options{}, vendors.Options{})
 	ctx := context.Background()
 	_, err := c.GetRecording(ctx, "rec_0")
-	if e := vendorErr(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 {
 		t.Fatalf("recording: %+v", e)
 	}
 	_, err = c.UpdateDeal(ctx, "dl_0", vixiees.DealFields{Stage: "won"})
-	if e := vendorErr(t, err); e.Kind != vendors.KindNotFound {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("deal: %+v", e)
 	}
 	_, err = c.SendTemplate(ctx, "tpl_0", vixiees.SendMessage{Phone: "+5511987650101"})
-	if e := vendorErr(t, err); e.Kind != vendors.KindNotFound {
+	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("template: %+v", e)
 	}
 }
@@ -232,7 +223,7 @@ func hammer(t *testing.T, c *vixiees.Client, max int) (int, *vendors.Error) {
 	t.Helper()
 	for i := range max {
 		if _, err := c.GetRecording(context.Background(), "rec_801"); err != nil {
-			return i, vendorErr(t, err)
+			return i, emulator.VendorError(t, err)
 		}
 	}
 	t.Fatalf("no 429 after %d calls", max)
@@ -301,7 +292,7 @@ func TestSendNotResentAfter503(t *testing.T) {
 	c, srv := setup(t, vixieestest.Options{}, vendors.Options{})
 	srv.Inject(emulator.Fault{Method: http.MethodPost, Status: 503, AfterHandling: true})
 	_, err := c.SendTemplate(context.Background(), "tpl_101", vixiees.SendMessage{Phone: "+5511987650101", Variables: []string{"Ana"}})
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindUncertain || e.Status != 503 || e.Attempts != 1 {
 		t.Fatalf("POST 503: %+v", e)
 	}
@@ -325,7 +316,7 @@ func TestClientWindowsHoldBackBeforeTheVendor(t *testing.T) {
 		}
 	}
 	_, err := c.GetRecording(context.Background(), "rec_801")
-	e := vendorErr(t, err)
+	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.RetryAfter < 50*time.Minute || srv.TotalHits() != 3 {
 		t.Fatalf("4th call in the hour: %+v, %d hits", e, srv.TotalHits())
 	}
