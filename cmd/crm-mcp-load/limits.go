@@ -212,7 +212,7 @@ func modeLimits(ctx context.Context, cfg config, w io.Writer) error {
 			m+1, t.Seconds(), m*int(dominant.period.Seconds()))
 	}
 	fmt.Fprintf(w, "## Limit use: %s (%s), %d sessions, %s, CRM_MCP_CALL_TIMEOUT=120s\n\n", cfg.vendor, plan, n, T.Round(time.Millisecond))
-	fmt.Fprintln(w, "| went through (2xx at the emulator) | allowed in T | use | 429s sent by the emulator | tool calls made | refused by our limiter (wait > 30 s) | other errors | use over every T ≥ 1 min: min / median | sustained use (last full quota) |")
+	fmt.Fprintln(w, "| went through (2xx at the emulator) | allowed in T | use | 429s sent by the emulator | tool calls made | refused by our limiter (slot past the call deadline) | other errors | use over every T ≥ 1 min: min / median | sustained use (last full quota) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	slices.Sort(ratios)
 	mn, md := 0.0, 0.0
