@@ -195,8 +195,8 @@ func New(opts Options) *Emulator {
 		"create-contact": e.createContact, "update-contact": e.updateContact,
 		"get-contact": e.getContact, "search-contacts": e.searchContacts,
 		"add-tag": e.tagContact(true), "remove-tag": e.tagContact(false),
-		"trigger-sequence": e.triggerSequence, "get-sequence": e.getSequence,
-		"trigger-flow": e.triggerFlow, "get-flow": e.getFlow,
+		"trigger-sequence": e.startAutomation(sequences), "get-sequence": e.getAutomation(sequences),
+		"trigger-flow": e.startAutomation(flows), "get-flow": e.getAutomation(flows),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /me", e.me)
@@ -877,100 +877,88 @@ func (e *Emulator) findFlow(id string) *flow {
 	return nil
 }
 
-func (e *Emulator) triggerSequence(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		SequenceID string `json:"sequence_id"`
-		ContactID  string `json:"contact_id"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var b bag
-	e.exists(&b, "sequence_id", in.SequenceID, func(id string) bool { return e.findSequence(id) != nil })
-	e.exists(&b, "contact_id", in.ContactID, func(id string) bool { return e.byID(id) != nil })
-	if s := e.findSequence(in.SequenceID); s != nil && s.Status != "active" {
-		b.add("sequence_id", "The sequence "+s.Name+" is "+s.Status+"; only active sequences can be triggered.")
-	}
-	if b.fail(w) {
-		return
-	}
-	s, c := e.findSequence(in.SequenceID), e.byID(in.ContactID)
-	e.emit("sequence_triggered", &event{ContactID: c.ID, Phone: c.Phone, SequenceID: s.ID, Name: s.Name})
-	emulator.JSON(w, http.StatusCreated, map[string]any{"data": run{ID: e.newID("run"), SequenceID: s.ID, ContactID: c.ID, Status: "active", CreatedAt: now()}})
+// automation is what sequences and flows share: the body field that names
+// one, its model name in errors, the feed a trigger lands in, a new run's
+// status, how to find one, and how a run and an event point back to it.
+type automation struct {
+	field, model, feed, runStatus string
+	find                          func(e *Emulator, id string) (rec any, name, status string) // rec nil: unknown
+	point                         func(id string, ev *event, r *run)
 }
 
-func (e *Emulator) triggerFlow(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		FlowID    string `json:"flow_id"`
-		ContactID string `json:"contact_id"`
+var (
+	sequences = automation{field: "sequence_id", model: "Sequence", feed: "sequence_triggered", runStatus: "active",
+		find: func(e *Emulator, id string) (any, string, string) {
+			if s := e.findSequence(id); s != nil {
+				return s, s.Name, s.Status
+			}
+			return nil, "", ""
+		},
+		point: func(id string, ev *event, r *run) { ev.SequenceID, r.SequenceID = id, id }}
+	flows = automation{field: "flow_id", model: "Flow", feed: "flow_triggered", runStatus: "running",
+		find: func(e *Emulator, id string) (any, string, string) {
+			if f := e.findFlow(id); f != nil {
+				return f, f.Name, f.Status
+			}
+			return nil, "", ""
+		},
+		point: func(id string, ev *event, r *run) { ev.FlowID, r.FlowID = id, id }}
+)
+
+// startAutomation starts an active sequence or flow for a contact.
+func (e *Emulator) startAutomation(a automation) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in map[string]string
+		if !decode(w, r, &in) {
+			return
+		}
+		id, contactID := in[a.field], in["contact_id"]
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		var b bag
+		e.exists(&b, a.field, id, func(id string) bool { rec, _, _ := a.find(e, id); return rec != nil })
+		e.exists(&b, "contact_id", contactID, func(id string) bool { return e.byID(id) != nil })
+		if rec, name, status := a.find(e, id); rec != nil && status != "active" {
+			kind := strings.ToLower(a.model)
+			b.add(a.field, "The "+kind+" "+name+" is "+status+"; only active "+kind+"s can be triggered.")
+		}
+		if b.fail(w) {
+			return
+		}
+		_, name, _ := a.find(e, id)
+		c := e.byID(contactID)
+		ev := &event{ContactID: c.ID, Phone: c.Phone, Name: name}
+		rn := run{ID: e.newID("run"), ContactID: c.ID, Status: a.runStatus, CreatedAt: now()}
+		a.point(id, ev, &rn)
+		e.emit(a.feed, ev)
+		emulator.JSON(w, http.StatusCreated, map[string]any{"data": rn})
 	}
-	if !decode(w, r, &in) {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var b bag
-	e.exists(&b, "flow_id", in.FlowID, func(id string) bool { return e.findFlow(id) != nil })
-	e.exists(&b, "contact_id", in.ContactID, func(id string) bool { return e.byID(id) != nil })
-	if f := e.findFlow(in.FlowID); f != nil && f.Status != "active" {
-		b.add("flow_id", "The flow "+f.Name+" is "+f.Status+"; only active flows can be triggered.")
-	}
-	if b.fail(w) {
-		return
-	}
-	f, c := e.findFlow(in.FlowID), e.byID(in.ContactID)
-	e.emit("flow_triggered", &event{ContactID: c.ID, Phone: c.Phone, FlowID: f.ID, Name: f.Name})
-	emulator.JSON(w, http.StatusCreated, map[string]any{"data": run{ID: e.newID("run"), FlowID: f.ID, ContactID: c.ID, Status: "running", CreatedAt: now()}})
 }
 
-func (e *Emulator) getSequence(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		SequenceID string `json:"sequence_id"`
+// getAutomation returns one sequence or flow with its steps or nodes.
+func (e *Emulator) getAutomation(a automation) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in map[string]string
+		if !decode(w, r, &in) {
+			return
+		}
+		id := in[a.field]
+		var b bag
+		if b.required(a.field, id) {
+			b.uuid(a.field, id)
+		}
+		if b.fail(w) {
+			return
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		rec, _, _ := a.find(e, id)
+		if rec == nil {
+			modelNotFound(w, a.model, id)
+			return
+		}
+		emulator.JSON(w, 200, map[string]any{"data": rec})
 	}
-	if !decode(w, r, &in) {
-		return
-	}
-	var b bag
-	if b.required("sequence_id", in.SequenceID) {
-		b.uuid("sequence_id", in.SequenceID)
-	}
-	if b.fail(w) {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := e.findSequence(in.SequenceID)
-	if s == nil {
-		modelNotFound(w, "Sequence", in.SequenceID)
-		return
-	}
-	emulator.JSON(w, 200, map[string]any{"data": s})
-}
-
-func (e *Emulator) getFlow(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		FlowID string `json:"flow_id"`
-	}
-	if !decode(w, r, &in) {
-		return
-	}
-	var b bag
-	if b.required("flow_id", in.FlowID) {
-		b.uuid("flow_id", in.FlowID)
-	}
-	if b.fail(w) {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	f := e.findFlow(in.FlowID)
-	if f == nil {
-		modelNotFound(w, "Flow", in.FlowID)
-		return
-	}
-	emulator.JSON(w, 200, map[string]any{"data": f})
 }
 
 // Sent is how many messages were actually sent (template and text).
