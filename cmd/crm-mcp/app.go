@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crm-mcp/crm-mcp/prompts"
+	"github.com/crm-mcp/crm-mcp/tools"
+	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
+	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/redis/go-redis/v9"
+	"github.com/sethvargo/go-envconfig"
+)
+
+// app is everything a transport needs.
+type app struct {
+	cfg          Config
+	log          *slog.Logger
+	mcp          *server.MCPServer
+	metrics      *metrics
+	emulators    map[string]http.Handler // --sandbox only
+	toolsetOf    map[string]string       // tool name -> toolset
+	envVendors   map[string]bool         // toolsets enabled for every caller
+	vendorByName map[string]vendor
+	close        func()
+}
+
+// build wires the configured vendors (or the emulators) into an MCP server.
+func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log, metrics: newMetrics(), emulators: map[string]http.Handler{}, toolsetOf: map[string]string{},
+		envVendors: map[string]bool{}, vendorByName: map[string]vendor{}, close: func() {}}
+	if err := a.checkExposure(); err != nil {
+		return nil, err
+	}
+	opts := vendors.Options{Limiter: ratelimit.NewMemory(), Logger: log, Observe: a.metrics.observeVendor, Unlimited: cfg.Sandbox && cfg.SandboxUnlimited}
+	var store dedupe.Store = dedupe.NewMemory()
+	if cfg.RedisURL != "" {
+		ropt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb := redis.NewClient(ropt)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := rdb.Ping(pctx).Err(); err != nil {
+			_ = rdb.Close()
+			return nil, fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %w", ropt.Addr, err)
+		}
+		opts.Limiter, store = ratelimit.NewRedis(rdb), dedupe.NewRedis(rdb)
+		a.close = func() { _ = rdb.Close() }
+		log.Info("sharing rate limits and the duplicate-send guard through Redis", "addr", ropt.Addr)
+	}
+	perRequest := cfg.ClientCredentials && cfg.Transport == "http" && !cfg.Sandbox
+	var all []tools.Tool
+	var names []string
+	var sources []tools.ContactSource
+	var ignored []string // vendors whose keys --sandbox leaves unused
+	for _, v := range allVendors() {
+		ok, err := v.load(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		var ts []tools.Tool
+		var src tools.ContactSource
+		switch {
+		case cfg.Sandbox:
+			var h http.Handler
+			ts, src, h = v.sandbox(opts)
+			a.emulators[v.name()] = h
+			if ok {
+				ignored = append(ignored, v.name())
+			}
+		case ok || perRequest:
+			ts, src = v.tools(ctx, opts, env, ok, perRequest)
+		default:
+			continue
+		}
+		a.envVendors[v.name()] = ok || cfg.Sandbox
+		a.vendorByName[v.name()] = v
+		all = append(all, ts...)
+		sources = append(sources, src)
+		names = append(names, v.name())
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no vendor is configured: set the credentials of at least one of %s, or run with --sandbox (CRM_MCP_SANDBOX=true) to try every tool against built-in emulators", envHints())
+	}
+	all = append(all, tools.CRM(sources)...)
+	if cfg.Sandbox {
+		log.Warn("sandbox mode: every vendor is an in-process emulator with sample data; nothing reaches a real vendor", "vendors", names)
+		if len(ignored) > 0 {
+			log.Warn("sandbox mode ignores the API keys set in the environment", "vendors", ignored)
+		}
+	}
+	for _, ts := range cfg.Toolsets {
+		if ts != "crm" && !slices.Contains(names, ts) {
+			return nil, fmt.Errorf("--toolsets (CRM_MCP_TOOLSETS): %q is not a configured toolset; configured: crm, %s", ts, strings.Join(names, ", "))
+		}
+	}
+	exposed := tools.Filter(all, cfg.Toolsets, cfg.ReadOnly)
+	for _, t := range exposed {
+		a.toolsetOf[t.Def.Name] = t.Toolset
+	}
+	a.mcp = tools.NewServer(tools.ServerOptions{
+		Name: "crm-mcp", Version: version, Tools: exposed, Prompts: prompts.Server(), Logger: log, CallTimeout: cfg.CallTimeout,
+		Observe: a.metrics.observeCall, Dedupe: store, Instructions: instructions(names, cfg.Sandbox),
+		Extra: []server.ServerOption{server.WithToolFilter(a.toolFilter)},
+	})
+	log.Info("crm-mcp ready", "version", version, "transport", cfg.Transport, "toolsets", names, "tools", len(exposed),
+		"read_only", cfg.ReadOnly, "client_credentials", perRequest)
+	return a, nil
+}
+
+// checkExposure refuses to serve HTTP beyond loopback with no tokens.
+func (a *app) checkExposure() error {
+	if a.cfg.Transport != "http" || len(a.cfg.AuthTokens) > 0 || isLoopback(hostname(a.cfg.Addr)) {
+		return nil
+	}
+	if a.cfg.InsecureNoAuth {
+		a.log.Warn("INSECURE: serving on a non-loopback address without MCP_AUTH_TOKENS; anyone who can reach it can use every tool and every vendor key", "addr", a.cfg.Addr)
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without MCP_AUTH_TOKENS: anyone who can reach it could message your customers. Set MCP_AUTH_TOKENS (comma-separated bearer tokens), bind to 127.0.0.1, or pass --insecure-no-auth", a.cfg.Addr)
+}
+
+func instructions(vendors []string, sandbox bool) string {
+	s := "Tools for the sales team's CRM and WhatsApp vendors (" + strings.Join(vendors, ", ") + "); each tool name starts with its vendor. " +
+		"List tools page with limit and cursor (pass next_cursor back). Errors say which argument to fix or when to retry."
+	if sandbox {
+		s += " Sandbox: every vendor is an emulator with sample data; nothing reaches real customers."
+	}
+	return s
+}
