@@ -2,15 +2,25 @@
 // building, auth headers, the rate-limit wait, the retry policy and the
 // decoding of failures into one *Error type. It knows nothing of MCP.
 //
+// Every vendor is treated as possibly hostile:
+//   - redirects are never followed (a 3xx is an error naming the host it
+//     pointed at), so no key or body ever reaches a host but the base URL's;
+//   - a response body is read up to MaxBody bytes after decompression, and
+//     at most MaxInflight calls per vendor are under way at once, so a gzip
+//     bomb or a flood of huge answers cannot exhaust memory;
+//   - Retry-After is parsed safely and clamped to Retry.MaxRetryAfter;
+//   - a 2xx whose body does not decode into the documented shape is a
+//     failure, never a success.
+//
 // Retry policy, the part that must never surprise a customer:
 //   - a request marked Safe (GET, PUT, DELETE, and read-only POST lookups)
 //     is retried on 429, 502, 503, 504, network errors and unreadable
 //     bodies, with jittered exponential backoff, only while the call's
 //     deadline allows;
 //   - any other request (a POST that creates or sends) is re-sent only when
-//     the connection failed before a byte reached the vendor (dial errors).
-//     Once the vendor may have received it, a failure is reported as
-//     KindUncertain and nothing is sent again.
+//     no connection to the vendor was ever made for it (the dial or TLS
+//     handshake failed). Once a connection existed, the vendor may have
+//     received it: any failure is KindUncertain and nothing is sent again.
 package vendors
 
 import (
@@ -18,11 +28,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -32,8 +43,18 @@ import (
 	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
 )
 
-// maxBody caps how much of a vendor response is read.
-const maxBody = 16 << 20
+// Defaults of the hostile-vendor bounds (each configurable per Client).
+const (
+	// DefaultMaxBody is the most of one response read, after
+	// decompression: the largest documented page (1,000 records) is well
+	// under 1 MiB.
+	DefaultMaxBody = 4 << 20
+	// DefaultMaxInflight is how many calls to one vendor may be under way
+	// at once; more wait (within their deadline) for a free place.
+	DefaultMaxInflight = 8
+	// DefaultMaxRetryAfter is the longest a vendor's Retry-After is obeyed.
+	DefaultMaxRetryAfter = time.Hour
+)
 
 // Client sends requests to one vendor with one credential.
 // It is safe for concurrent use once built.
@@ -47,6 +68,15 @@ type Client struct {
 	Windows  []ratelimit.Window // the vendor's documented limits for this credential
 	Retry    Retry
 	Logger   *slog.Logger
+	// Identity is a one-way digest of the vendor and the credential this
+	// client sends: the duplicate-send guard's scope. Two credentials never
+	// share one.
+	Identity string
+	// MaxBody caps a response body after decompression (0: DefaultMaxBody).
+	MaxBody int64
+	// Inflight bounds concurrent calls to the vendor; clients of one vendor
+	// share it (nil: no bound).
+	Inflight *Gate
 	// DecodeError reads the vendor's error envelope into e (Code, Message,
 	// Fields with snake_case argument names). Nil: a generic reader.
 	DecodeError func(body []byte, e *Error)
@@ -60,6 +90,9 @@ type Retry struct {
 	Base     time.Duration // first backoff (default 100ms)
 	Max      time.Duration // backoff ceiling (default 2s)
 	MaxWait  time.Duration // longest limiter wait when ctx has no deadline (default 30s)
+	// MaxRetryAfter clamps a vendor's Retry-After (default 1h): a hostile
+	// or broken vendor cannot pause a credential for years.
+	MaxRetryAfter time.Duration
 }
 
 func (r Retry) withDefaults() Retry {
@@ -74,6 +107,9 @@ func (r Retry) withDefaults() Retry {
 	}
 	if r.MaxWait <= 0 {
 		r.MaxWait = 30 * time.Second
+	}
+	if r.MaxRetryAfter <= 0 {
+		r.MaxRetryAfter = DefaultMaxRetryAfter
 	}
 	return r
 }
@@ -97,19 +133,55 @@ func NewRequest(method, path string, query url.Values, body any) Request {
 }
 
 // NewHTTPClient is the transport every vendor client shares by default:
-// pooled keep-alive connections sized for concurrent agents.
+// pooled keep-alive connections sized for concurrent agents, response
+// headers bounded, and redirects refused (Client.send also never follows
+// them, whatever http.Client it is given).
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
-	return &http.Client{Transport: t}
+	t.MaxResponseHeaderBytes = 64 << 10
+	t.ResponseHeaderTimeout = 0 // the call's deadline bounds it
+	return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// Gate bounds how many calls to one vendor are under way at once.
+type Gate struct{ slots chan struct{} }
+
+// NewGate admits n calls at once (n <= 0: DefaultMaxInflight).
+func NewGate(n int) *Gate {
+	if n <= 0 {
+		n = DefaultMaxInflight
+	}
+	return &Gate{slots: make(chan struct{}, n)}
+}
+
+func (g *Gate) enter(ctx context.Context) error {
+	if g == nil {
+		return nil
+	}
+	select {
+	case g.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *Gate) leave() {
+	if g != nil {
+		<-g.slots
+	}
 }
 
 // Do sends req, waiting for the limiter and retrying what is safe, and
 // decodes a 2xx JSON body into out (when out is non-nil). Every failure is
 // an *Error.
 func (c *Client) Do(ctx context.Context, req Request, out any) error {
+	if e := c.checkPath(req.Path); e != nil {
+		return e
+	}
 	var body []byte
 	if req.Body != nil {
 		var err error
@@ -125,23 +197,25 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 			return c.finish(err, attempt-1, last)
 		}
 		stats.attempt()
-		status, hdr, respBody, err := c.send(ctx, req, body)
-		e := c.outcome(req, status, hdr, respBody, err, out)
+		x := c.send(ctx, req, body, pol)
+		e := c.outcome(ctx, req, x, out)
 		if e == nil {
 			return nil
 		}
 		e.Attempts = attempt
 		last = e
-		if status == http.StatusTooManyRequests && c.Limiter != nil {
+		if x.status == http.StatusTooManyRequests && c.Limiter != nil {
 			pause := e.RetryAfter
 			if pause <= 0 {
 				pause = time.Second
 			}
 			_ = c.Limiter.Pause(ctx, c.LimitKey, pause)
 		}
-		retry := e.Kind == KindRateLimited || e.Kind == KindUnavailable || e.Kind == KindProtocol
+		retry := e.Kind == KindRateLimited || e.Kind == KindUnavailable || e.Kind == KindProtocol && !x.tooLarge
 		if !req.Safe {
-			retry = isDialError(err)
+			// A write goes again only if it never left: no connection
+			// to the vendor was made for it.
+			retry = x.err != nil && !x.connected && contextError(x.err) == nil
 		}
 		if !retry || attempt >= pol.Attempts {
 			return e
@@ -158,6 +232,17 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 	}
 }
 
+// checkPath refuses a path with a "." or ".." segment: an id such as ".."
+// must not walk the request to another endpoint of the vendor.
+func (c *Client) checkPath(path string) *Error {
+	for _, seg := range strings.Split(path, "/") {
+		if u, err := url.PathUnescape(seg); err == nil && (u == "." || u == "..") {
+			return &Error{Vendor: c.Vendor, Kind: KindInvalid, Fields: map[string]string{"id": "must be a record id, not " + strconv.Quote(u)}}
+		}
+	}
+	return nil
+}
+
 // wait takes a limiter slot, bounded by the call's deadline.
 func (c *Client) wait(ctx context.Context, pol Retry, stats *Stats) error {
 	d, err := ratelimit.Wait(ctx, c.Limiter, c.LimitKey, c.Windows, pol.MaxWait)
@@ -171,23 +256,45 @@ func (c *Client) finish(err error, attempts int, last *Error) error {
 	switch {
 	case errors.As(err, &de):
 		return &Error{Vendor: c.Vendor, Kind: KindRateLimited, Attempts: attempts, RetryAfter: de.RetryAfter,
-			Message: "the documented request limit for this credential is used up and the wait would outlast the call's deadline"}
+			Message: "the request limit for this credential is used up and the wait would outlast the call's deadline"}
 	case errors.Is(err, context.DeadlineExceeded):
 		if last != nil && !isUncertain(last) {
 			last.Kind = KindTimeout
 			return last
 		}
+		if last != nil {
+			return last
+		}
 		return &Error{Vendor: c.Vendor, Kind: KindTimeout, Attempts: attempts, Err: err}
 	case errors.Is(err, context.Canceled):
-		return &Error{Vendor: c.Vendor, Kind: KindTimeout, Attempts: attempts, Message: "the call was cancelled", Err: err}
+		if last != nil && isUncertain(last) {
+			return last
+		}
+		return &Error{Vendor: c.Vendor, Kind: KindCancelled, Attempts: attempts, Message: "the call was cancelled", Err: err}
 	}
 	return &Error{Vendor: c.Vendor, Kind: KindUnavailable, Attempts: attempts, Err: err}
 }
 
 func isUncertain(e *Error) bool { return e.Kind == KindUncertain }
 
-// send performs one HTTP exchange.
-func (c *Client) send(ctx context.Context, req Request, body []byte) (int, http.Header, []byte, error) {
+// exchange is what one HTTP attempt produced.
+type exchange struct {
+	status    int
+	header    http.Header
+	body      []byte
+	err       error // transport failure, or a body that could not be read whole
+	connected bool  // a connection to the vendor existed: the request may have arrived
+	tooLarge  bool  // the body passed MaxBody
+}
+
+// send performs one HTTP exchange. It never follows a redirect: the
+// transport is called directly, so no http.Client setting can send our
+// headers or body to another host.
+func (c *Client) send(ctx context.Context, req Request, body []byte, pol Retry) (x exchange) {
+	if err := c.Inflight.enter(ctx); err != nil {
+		return exchange{err: err}
+	}
+	defer c.Inflight.leave()
 	u := c.BaseURL + req.Path
 	if len(req.Query) > 0 {
 		u += "?" + req.Query.Encode()
@@ -196,9 +303,11 @@ func (c *Client) send(ctx context.Context, req Request, body []byte) (int, http.
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hr, err := http.NewRequestWithContext(ctx, req.Method, u, rd)
+	var connected atomic.Bool
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
+	hr, err := http.NewRequestWithContext(tctx, req.Method, u, rd)
 	if err != nil {
-		return 0, nil, nil, err
+		return exchange{err: err}
 	}
 	for k, v := range c.Header {
 		hr.Header[k] = v
@@ -208,17 +317,38 @@ func (c *Client) send(ctx context.Context, req Request, body []byte) (int, http.
 		hr.Header.Set("Content-Type", "application/json")
 	}
 	start := time.Now()
-	resp, err := c.HTTP.Do(hr)
+	resp, err := c.transport().RoundTrip(hr)
+	x.connected = connected.Load()
 	if err != nil {
 		c.observe(0, start)
 		c.log(ctx, req, 0, start, err)
-		return 0, nil, nil, err
+		x.err = err
+		return x
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	x.status, x.header = resp.StatusCode, resp.Header
+	limit := c.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	if resp.ContentLength > limit {
+		x.tooLarge = true
+	} else {
+		x.body, x.err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		if int64(len(x.body)) > limit {
+			x.body, x.tooLarge = nil, true
+		}
+	}
 	c.observe(resp.StatusCode, start)
-	c.log(ctx, req, resp.StatusCode, start, err)
-	return resp.StatusCode, resp.Header, data, err
+	c.log(ctx, req, resp.StatusCode, start, x.err)
+	return x
+}
+
+func (c *Client) transport() http.RoundTripper {
+	if c.HTTP != nil && c.HTTP.Transport != nil {
+		return c.HTTP.Transport
+	}
+	return http.DefaultTransport
 }
 
 func (c *Client) observe(status int, start time.Time) {
@@ -232,53 +362,123 @@ func (c *Client) log(ctx context.Context, req Request, status int, start time.Ti
 		return
 	}
 	attrs := []slog.Attr{slog.String("vendor", c.Vendor), slog.String("method", req.Method),
-		slog.String("path", req.Path), slog.Int("status", status), slog.Duration("duration", time.Since(start))}
+		slog.String("path", req.Path), slog.Int("status", status), slog.Float64("duration_ms", ms(time.Since(start)))}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String("error", scrubNetError(err)))
 	}
 	c.Logger.LogAttrs(ctx, slog.LevelDebug, "vendor request", attrs...)
 }
 
+// ms is d in milliseconds, for log lines that carry their unit in the key.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // outcome classifies one exchange; nil means success (out filled).
-func (c *Client) outcome(req Request, status int, hdr http.Header, body []byte, err error, out any) *Error {
-	if err != nil {
-		if !req.Safe && !isDialError(err) {
-			// The request may have reached the vendor before the connection
-			// failed or the deadline passed: its effect is unknown.
-			return &Error{Vendor: c.Vendor, Kind: KindUncertain, Message: "no answer: " + scrubNetError(err), Err: err}
+func (c *Client) outcome(ctx context.Context, req Request, x exchange, out any) *Error {
+	// doubt is the kind of a failure after which a write may have been applied.
+	doubt := func(k Kind) Kind {
+		if !req.Safe && x.connected {
+			return KindUncertain
 		}
-		if ctxErr := contextError(err); ctxErr != nil {
-			return c.finish(ctxErr, 0, nil).(*Error)
-		}
-		return &Error{Vendor: c.Vendor, Kind: KindUnavailable, Message: "network error: " + scrubNetError(err), Err: err}
+		return k
 	}
-	if status >= 200 && status < 300 {
-		if out == nil || len(bytes.TrimSpace(body)) == 0 {
+	switch {
+	case x.err != nil && x.status == 0:
+		if ctxErr := contextError(x.err); ctxErr != nil {
+			e := c.finish(ctxErr, 0, nil).(*Error)
+			if !req.Safe && x.connected {
+				e.Kind, e.Message = KindUncertain, "no answer before the call ended"
+			}
+			return e
+		}
+		if !req.Safe && x.connected {
+			return &Error{Vendor: c.Vendor, Kind: KindUncertain, Message: "no answer: " + scrubNetError(x.err), Err: x.err}
+		}
+		return &Error{Vendor: c.Vendor, Kind: KindUnavailable, Message: "network error: " + scrubNetError(x.err), Err: x.err}
+	case x.status >= 300 && x.status < 400:
+		return c.redirected(req, x)
+	case x.tooLarge:
+		return &Error{Vendor: c.Vendor, Kind: doubt(KindProtocol), Status: x.status,
+			Message: fmt.Sprintf("the response was larger than %d bytes and was not read", c.maxBody())}
+	case x.err != nil:
+		return &Error{Vendor: c.Vendor, Kind: doubt(KindProtocol), Status: x.status, Message: "the response body could not be read: " + scrubNetError(x.err), Err: x.err}
+	case x.status >= 200 && x.status < 300:
+		if out == nil || len(bytes.TrimSpace(x.body)) == 0 {
 			return nil
 		}
-		if jerr := json.Unmarshal(body, out); jerr != nil {
-			kind := KindProtocol
-			if !req.Safe {
-				kind = KindUncertain
-			}
-			return &Error{Vendor: c.Vendor, Kind: kind, Status: status, Message: "unreadable response body", Err: jerr}
+		if jerr := json.Unmarshal(x.body, out); jerr != nil {
+			return &Error{Vendor: c.Vendor, Kind: doubt(KindProtocol), Status: x.status,
+				Message: "the response does not have the documented shape (" + shapeError(jerr) + ")", Err: jerr}
 		}
 		return nil
 	}
-	e := &Error{Vendor: c.Vendor, Kind: kindForStatus(status), Status: status, RetryAfter: retryAfter(hdr)}
+	e := &Error{Vendor: c.Vendor, Kind: kindForStatus(x.status), Status: x.status}
+	e.RetryAfter = c.retryAfter(ctx, x.header)
 	if c.DecodeError != nil {
-		c.DecodeError(body, e)
+		c.DecodeError(x.body, e)
 	} else {
-		decodeGeneric(body, e)
+		decodeGeneric(x.body, e)
 	}
 	if e.Message == "" {
-		e.Message = http.StatusText(status)
+		e.Message = http.StatusText(x.status)
 	}
 	if !req.Safe && e.Kind == KindUnavailable {
 		// A 5xx to a write: the vendor may have acted before failing.
 		e.Kind = KindUncertain
 	}
 	return e
+}
+
+func (c *Client) maxBody() int64 {
+	if c.MaxBody > 0 {
+		return c.MaxBody
+	}
+	return DefaultMaxBody
+}
+
+// redirected is the error of a 3xx: never followed, it names only the host
+// it pointed at and the setting that fixes it. For a write it is
+// outcome_unknown: the vendor may have acted before redirecting.
+func (c *Client) redirected(req Request, x exchange) *Error {
+	where := "no Location"
+	if loc, err := url.Parse(x.header.Get("Location")); err == nil && loc.Host != "" {
+		where = "host " + strconv.Quote(truncate(loc.Host, 100))
+	} else if err == nil && loc.Path != "" {
+		where = "another path on the same host"
+	}
+	setting := strings.ToUpper(c.Vendor) + "_BASE_URL"
+	e := &Error{Vendor: c.Vendor, Kind: KindMisconfigured, Status: x.status,
+		Message: fmt.Sprintf("the vendor answered with a redirect (to %s), which is never followed so that no key or message goes to another address; if the vendor has moved, set %s to the final URL", where, setting)}
+	if !req.Safe {
+		e.Kind = KindUncertain
+	}
+	return e
+}
+
+// shapeError keeps a JSON decode error's reason without echoing the body.
+func shapeError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			field = "the top level"
+		}
+		return fmt.Sprintf("%s is a JSON %s, expected %s", field, te.Value, te.Type)
+	}
+	if errors.Is(err, errEmptyRecord) {
+		return err.Error()
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("not JSON at byte %d", se.Offset)
+	}
+	return "not the expected JSON"
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 // decodeGeneric reads the common {"error": "...", "message": "..."} shapes.
@@ -298,19 +498,48 @@ func decodeGeneric(body []byte, e *Error) {
 	}
 }
 
-// retryAfter reads a Retry-After header in seconds or as an HTTP date.
-func retryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
+// retryAfter reads a Retry-After header (whole seconds or an HTTP date),
+// clamped to the policy's maximum. Garbage, negative and overflowing
+// values count as absent; a clamped one is logged.
+func (c *Client) retryAfter(ctx context.Context, h http.Header) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
+	limit := c.Retry.withDefaults().MaxRetryAfter
+	d, ok := ParseRetryAfter(v, time.Now(), limit)
+	if !ok && c.Logger != nil {
+		c.Logger.LogAttrs(ctx, slog.LevelWarn, "vendor Retry-After clamped", slog.String("vendor", c.Vendor),
+			slog.String("retry_after", truncate(v, 40)), slog.Float64("used_seconds", d.Seconds()))
 	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
+	return d
+}
+
+// ParseRetryAfter reads v as delay-seconds or an HTTP date relative to now.
+// ok is false when v was out of range or unreadable: d is then the clamped
+// value (limit for a huge delay, 0 for garbage or the past).
+func ParseRetryAfter(v string, now time.Time, limit time.Duration) (d time.Duration, ok bool) {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		switch {
+		case n != n || n < 0: // NaN or negative
+			return 0, false
+		case n > limit.Seconds():
+			return limit, false
+		}
+		return time.Duration(n * float64(time.Second)), true
 	}
-	return 0
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	switch until := t.Sub(now); {
+	case until <= 0:
+		return 0, true
+	case until > limit || t.After(now.Add(limit)):
+		return limit, false
+	default:
+		return until, true
+	}
 }
 
 // backoff is full-jitter exponential backoff, at least the vendor's Retry-After.
@@ -321,12 +550,6 @@ func backoff(p Retry, attempt int, vendorSays time.Duration) time.Duration {
 	}
 	d = d/2 + rand.N(d/2+1)
 	return max(d, vendorSays)
-}
-
-// isDialError reports a failure before the request could reach the vendor.
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func contextError(err error) error {

@@ -23,6 +23,10 @@ const (
 	KindUncertain   Kind = "outcome_unknown"  // a write may or may not have been applied
 	KindTimeout     Kind = "timeout"          // the call's deadline passed
 	KindProtocol    Kind = "bad_response"     // the vendor answered something unreadable
+	KindCancelled   Kind = "cancelled"        // the caller cancelled the call
+	// KindMisconfigured: the server's settings are wrong for this vendor
+	// (e.g. a base URL that redirects); retrying will not help.
+	KindMisconfigured Kind = "misconfigured"
 )
 
 // Error is the one error type of every vendor call: what failed, what the
@@ -74,6 +78,10 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, "the call to %s ran out of time", who)
 	case KindProtocol:
 		fmt.Fprintf(&b, "%s sent a response that could not be read", who)
+	case KindCancelled:
+		fmt.Fprintf(&b, "the call to %s was cancelled", who)
+	case KindMisconfigured:
+		fmt.Fprintf(&b, "%s cannot be reached as configured", who)
 	default:
 		fmt.Fprintf(&b, "%s call failed", who)
 	}
@@ -104,7 +112,10 @@ func (e *Error) Error() string {
 func (e *Error) Advice() string {
 	switch e.Kind {
 	case KindInvalid:
-		return "Correct the named argument(s) and call again."
+		if len(e.Fields) == 0 {
+			return "Change the request as the message says and call again."
+		}
+		return "Correct " + strings.Join(slices.Sorted(maps.Keys(e.Fields)), ", ") + " and call again."
 	case KindAuth:
 		return "The API key or workspace is wrong or lacks permission; retrying will not help until the credentials are fixed."
 	case KindNotFound:
@@ -120,6 +131,12 @@ func (e *Error) Advice() string {
 		return "It was not re-sent, because it may already have been applied: check the record (list or get) before calling again."
 	case KindTimeout:
 		return "Retry later or ask for less (a smaller limit)."
+	case KindCancelled:
+		return "Nothing more will be done for it."
+	case KindMisconfigured:
+		return "Retrying will not help until the server's operator fixes the setting named above."
+	case KindProtocol:
+		return "Retry later; if it persists, the vendor's API may have changed: report it."
 	default:
 		return "Retry later; if it persists, report it."
 	}
@@ -166,4 +183,16 @@ func kindForStatus(status int) Kind {
 	default:
 		return KindInvalid
 	}
+}
+
+// NotApplied reports whether the vendor certainly did not act on the
+// request: it refused it, was never reached, or the call ended before it
+// was sent. Anything else (outcome_unknown, bad_response) may have been
+// applied, so the duplicate-send guard keeps its record.
+func (e *Error) NotApplied() bool {
+	switch e.Kind {
+	case KindInvalid, KindAuth, KindNotFound, KindConflict, KindRateLimited, KindUnavailable, KindTimeout, KindCancelled, KindMisconfigured:
+		return true
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,19 @@ import (
 )
 
 // Fault is one injected failure, consumed by the next matching request.
+//
+// Besides the plain faults (Status, Drop, Malformed, Delay) a Fault can play
+// a hostile vendor, for tests of what a client must never do: follow a
+// redirect, inflate a body without a cap, wait without a bound, trust a
+// header, or repeat a secret. For example:
+//
+//	Fault{Redirect: rec.URL + "/contacts", Status: 307}              // 307 to a Recorder
+//	Fault{GzipBomb: 1 << 30, BombPrefix: `{"data":[`, BombFill: ' '} // 1 GiB inflated, ~1.3 MB sent
+//	Fault{Trickle: 50 * time.Millisecond}                            // the real answer, a byte at a time
+//	Fault{Status: 429, RetryAfterRaw: "999999999"}                   // "come back in 31 years"
+//	Fault{EchoCredentials: true, Status: 400,
+//		Body: `{"error":"bad_request","message":"` + Echo + `"}`}  // our key in the error message
+//	Fault{Status: 200, Body: `{"data":{"id":123,"name":["x"]}}`}     // a 200 with the wrong types
 type Fault struct {
 	Method string // match only this method ("" any)
 	Path   string // match only paths with this prefix ("" any)
@@ -27,9 +41,32 @@ type Fault struct {
 	Body       string        // body sent with Status (default: the vendor's envelope)
 	Drop       bool          // close the connection without an answer
 	Malformed  bool          // answer 200 with a body that is not JSON
-	// AfterHandling applies Status/Drop/Malformed after the request was
-	// really processed: the vendor acted, then failed to say so.
+	// AfterHandling applies the fault after the request was really
+	// processed: the vendor acted, then failed to say so.
 	AfterHandling bool
+
+	// Redirect answers Status (default 302; 301, 303, 307, 308 are the
+	// others worth testing) with this Location, verbatim: typically a
+	// Recorder on another port, to prove no key or body follows.
+	Redirect string
+	// GzipBomb answers Status (default 200) with Content-Encoding: gzip
+	// and a body that inflates to this many bytes, whatever the request's
+	// Accept-Encoding. It is compressed as it is sent (BestSpeed, ~800:1):
+	// the emulator never holds more than a few hundred KiB of it.
+	GzipBomb   int64
+	BombPrefix string // the bomb's first inflated bytes (e.g. `{"data":[`), counted in GzipBomb
+	BombFill   byte   // the byte after BombPrefix (0: zeros; ' ' keeps `{"data":[` unfinished JSON)
+	// Trickle sends the answer's body (the real one, or the fault's) one
+	// byte at a time, this long apart: a vendor that never quite stops.
+	Trickle time.Duration
+	// RetryAfterRaw is sent verbatim as Retry-After with Status (default
+	// 429) in place of RetryAfter: "999999999", "-5", "soon", a date in 2999.
+	RetryAfterRaw string
+	// EchoCredentials answers Status (default 200) repeating every request
+	// header back: each as an X-Echo-<Name> response header, and in the
+	// body (Body with Echo replaced, or a JSON envelope carrying them in
+	// "error", "message" and "headers"). A vendor leaking our key at us.
+	EchoCredentials bool
 }
 
 // Kit is embedded by each emulator: faults, hits, limits and latency.
@@ -146,34 +183,7 @@ func (k *Kit) Serve(route func(*http.Request) string, errBody func(status int) s
 			next.ServeHTTP(w, r)
 			return
 		}
-		if f.Delay > 0 {
-			sleep(r, f.Delay)
-		}
-		if f.AfterHandling {
-			next.ServeHTTP(discard{h: http.Header{}}, r)
-		}
-		switch {
-		case f.Drop:
-			drop(w)
-		case f.Malformed:
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"data": [{"id": "trunc`))
-		case f.Status != 0:
-			if f.RetryAfter > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-			}
-			body := f.Body
-			if body == "" {
-				body = errBody(f.Status)
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(f.Status)
-			_, _ = w.Write([]byte(body))
-		case !f.AfterHandling:
-			next.ServeHTTP(w, r)
-		default:
-			w.WriteHeader(http.StatusOK)
-		}
+		answer(w, r, f, errBody, next)
 	})
 }
 
@@ -301,6 +311,9 @@ func Transport(h http.Handler) http.RoundTripper { return transport{h} }
 type transport struct{ h http.Handler }
 
 func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if tr := httptrace.ContextClientTrace(r.Context()); tr != nil && tr.GotConn != nil {
+		tr.GotConn(httptrace.GotConnInfo{}) // the request reaches the vendor: as good as a connection
+	}
 	rec := httptest.NewRecorder()
 	t.h.ServeHTTP(rec, r)
 	if err := r.Context().Err(); err != nil {

@@ -25,6 +25,7 @@ package nexvio
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -64,8 +65,45 @@ type Config struct {
 // Configured reports whether credentials are present.
 func (c Config) Configured() bool { return c.APIKey != "" }
 
+// Check reports, naming the env vars and what is allowed, what keeps a
+// Config read from the environment from working: a rate limit below 1, a
+// base URL that is not an absolute http(s) URL, or settings without the
+// key they are for. Nothing set at all is fine: Nexvio is simply not used.
+func (c Config) Check() error {
+	var problems []string
+	if c.RateLimit < 1 {
+		problems = append(problems, fmt.Sprintf("NEXVIO_RATE_LIMIT: %d is not a rate; use requests per minute, at least 1 (documented: %d)", c.RateLimit, DefaultRateLimit))
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil {
+			problems = append(problems, "NEXVIO_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
+		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("NEXVIO_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
+		}
+	}
+	if c.APIKey == "" {
+		var set []string
+		if c.RateLimit != DefaultRateLimit {
+			set = append(set, "NEXVIO_RATE_LIMIT")
+		}
+		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
+			set = append(set, "NEXVIO_BASE_URL")
+		}
+		if len(set) > 0 {
+			problems = append(problems, strings.Join(set, ", ")+" set but NEXVIO_API_KEY is not set: set it to use Nexvio, or unset "+strings.Join(set, ", "))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 // Client calls Nexvio with one API key.
 type Client struct{ c *vendors.Client }
+
+// Identity is a one-way digest of the credential this client sends.
+func (c *Client) Identity() string { return c.c.Identity }
 
 // New returns a client for cfg.
 func New(cfg Config, o vendors.Options) *Client {

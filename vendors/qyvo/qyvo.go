@@ -48,7 +48,10 @@ package qyvo
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -72,14 +75,51 @@ const MaxPerPage = 100
 type Config struct {
 	APIToken  string `env:"QYVO_API_TOKEN"`
 	BaseURL   string `env:"QYVO_BASE_URL, default=https://www.qyvo.io/api/v1"`
-	RateLimit int    `env:"QYVO_RATE_LIMIT, default=60"` // requests/min; <= 0 means 60
+	RateLimit int    `env:"QYVO_RATE_LIMIT, default=60"` // requests/min, at least 1 (New reads <= 0 as 60)
 }
 
 // Configured reports whether a token is present.
 func (c Config) Configured() bool { return c.APIToken != "" }
 
+// Check reports, naming the env vars and what is allowed, what keeps a
+// Config read from the environment from working: a rate limit below 1, a
+// base URL that is not an absolute http(s) URL, or settings without the
+// token they are for. Nothing set at all is fine: Qyvo is simply not used.
+func (c Config) Check() error {
+	var problems []string
+	if c.RateLimit < 1 {
+		problems = append(problems, fmt.Sprintf("QYVO_RATE_LIMIT: %d is not a rate; use requests per minute, at least 1 (default %d)", c.RateLimit, DefaultRatePerMinute))
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil {
+			problems = append(problems, "QYVO_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
+		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("QYVO_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
+		}
+	}
+	if c.APIToken == "" {
+		var set []string
+		if c.RateLimit != DefaultRatePerMinute {
+			set = append(set, "QYVO_RATE_LIMIT")
+		}
+		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
+			set = append(set, "QYVO_BASE_URL")
+		}
+		if len(set) > 0 {
+			problems = append(problems, strings.Join(set, ", ")+" set but QYVO_API_TOKEN is not set: set it to use Qyvo, or unset "+strings.Join(set, ", "))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 // Client calls Qyvo with one API token.
 type Client struct{ c *vendors.Client }
+
+// Identity is a one-way digest of the credential this client sends.
+func (c *Client) Identity() string { return c.c.Identity }
 
 // New returns a client for cfg.
 func New(cfg Config, o vendors.Options) *Client {

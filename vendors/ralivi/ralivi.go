@@ -30,6 +30,8 @@ package ralivi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -65,6 +67,40 @@ type Config struct {
 // Configured reports whether credentials are present.
 func (c Config) Configured() bool { return c.APIKey != "" }
 
+// Check reports, naming the env vars and what is allowed, what keeps a
+// Config read from the environment from working: a rate limit below 1, a
+// base URL that is not an absolute http(s) URL, or settings without the
+// key they are for. Nothing set at all is fine: Ralivi is simply not used.
+func (c Config) Check() error {
+	var problems []string
+	if c.RateLimit < 1 {
+		problems = append(problems, fmt.Sprintf("RALIVI_RATE_LIMIT: %d is not a rate; use requests per minute, at least 1 (default %d)", c.RateLimit, DefaultRateLimit))
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil {
+			problems = append(problems, "RALIVI_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
+		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("RALIVI_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
+		}
+	}
+	if c.APIKey == "" {
+		var set []string
+		if c.RateLimit != DefaultRateLimit {
+			set = append(set, "RALIVI_RATE_LIMIT")
+		}
+		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
+			set = append(set, "RALIVI_BASE_URL")
+		}
+		if len(set) > 0 {
+			problems = append(problems, strings.Join(set, ", ")+" set but RALIVI_API_KEY is not set: set it to use Ralivi, or unset "+strings.Join(set, ", "))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 // PerMinute is the request budget per minute (DefaultRateLimit unless set).
 func (c Config) PerMinute() int {
 	if c.RateLimit > 0 {
@@ -75,6 +111,9 @@ func (c Config) PerMinute() int {
 
 // Client calls Ralivi with one API key. It only ever sends GETs.
 type Client struct{ c *vendors.Client }
+
+// Identity is a one-way digest of the credential this client sends.
+func (c *Client) Identity() string { return c.c.Identity }
 
 // New returns a client for cfg.
 func New(cfg Config, o vendors.Options) *Client {

@@ -14,8 +14,10 @@
 //     grant and not before a pause, at which each window holds fewer than
 //     Limit grants in (t-Period, t]. Bursts up to the quota go at once.
 //
-// A caller that would have to wait longer than it may (its deadline) is told
-// how long instead, and nothing is reserved for it.
+// A caller that would have to wait longer than it may (its deadline, and
+// never more than MaxPause) is told how long instead, and nothing is
+// reserved for it. Pauses are clamped to MaxPause as well: a vendor's
+// Retry-After is a hint from a party that may be hostile.
 package ratelimit
 
 import (
@@ -23,6 +25,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -65,10 +69,11 @@ func (e *DelayError) Error() string {
 // Implementations are safe for concurrent use.
 type Limiter interface {
 	// Reserve books the earliest slot for key that keeps every window, if it
-	// starts within maxWait, and returns how long to wait for it. Otherwise
-	// it books nothing and returns a *DelayError.
+	// starts within maxWait (and MaxPause), and returns how long to wait for
+	// it. Otherwise it books nothing and returns a *DelayError.
 	Reserve(ctx context.Context, key string, windows []Window, maxWait time.Duration) (time.Duration, error)
-	// Pause holds back every request for key for d (a vendor answered 429).
+	// Pause holds back every request for key for d (a vendor answered
+	// 429), at most MaxPause; d <= 0 does nothing.
 	Pause(ctx context.Context, key string, d time.Duration) error
 }
 
@@ -96,11 +101,46 @@ func Wait(ctx context.Context, l Limiter, key string, windows []Window, maxWait 
 	}
 }
 
+// Defaults of Memory and Redis.
+const (
+	// DefaultMaxPause bounds every hold on a credential: a vendor's
+	// Retry-After of 999999999 must not silence it for 31 years.
+	DefaultMaxPause = time.Hour
+	// DefaultMaxKeys bounds Memory's table of credentials (~2 KB each).
+	DefaultMaxKeys = 10000
+)
+
+// sweepEvery is the fewest calls between two sweeps of Memory's keys: a
+// sweep walks every key, so one per len/2 calls keeps it O(1) per call.
+const sweepEvery = 1024
+
 // Memory is the in-process Limiter: one process, many goroutines.
+//
+// A key is forgotten once every grant has left every window and its pause
+// has passed: a fresh key then decides exactly as the old one would have.
+// Such keys are swept out every max(len/2, 1024) calls, and before a new
+// key would break MaxKeys.
+//
+// A key that still holds a grant inside a window, or a pause, is never
+// forgotten however long it sits unused: that would let its credential
+// exceed the vendor's limit. So the cap is kept by refusing: when MaxKeys
+// keys are all live, a new key gets a *DelayError until the soonest of
+// them expires. Memory stays bounded and no limit is broken, at the price
+// of a new credential waiting when the table is full.
 type Memory struct {
-	mu   sync.Mutex
-	keys map[string]*state
-	now  func() time.Time
+	// MaxKeys caps the credentials tracked at once (0: DefaultMaxKeys).
+	// Set it before first use.
+	MaxKeys int
+	// MaxPause caps a Pause and how far ahead Reserve books a slot (0:
+	// DefaultMaxPause). Set it before first use.
+	MaxPause time.Duration
+
+	mu        sync.Mutex
+	keys      map[string]*state
+	now       func() time.Time
+	calls     int   // calls since the last sweep
+	peak      int   // most keys this map has held: Go maps never shrink
+	fullUntil int64 // no key expires before this, unless it is already past (unix ns)
 }
 
 // NewMemory returns an empty in-process limiter.
@@ -117,16 +157,97 @@ type state struct {
 	windows map[Window][]bucket
 }
 
-// Reserve implements Limiter.
+// expiry is when the key stops mattering: its last grant has left every
+// window (as prune counts it) and its pause and last slot have passed.
+func (st *state) expiry() int64 {
+	e := max(st.last, st.pause)
+	for w, bs := range st.windows {
+		if n := len(bs); n > 0 {
+			e = max(e, bs[n-1].end+int64(w.Period)+int64(time.Second))
+		}
+	}
+	return e
+}
+
+func (m *Memory) maxPause() time.Duration {
+	if m.MaxPause > 0 {
+		return m.MaxPause
+	}
+	return DefaultMaxPause
+}
+
+func (m *Memory) maxKeys() int {
+	if m.MaxKeys > 0 {
+		return m.MaxKeys
+	}
+	return DefaultMaxKeys
+}
+
+// tick counts a call and sweeps when enough calls have gone by.
+func (m *Memory) tick(now int64) {
+	m.calls++
+	if m.calls >= max(len(m.keys)/2, sweepEvery) {
+		m.sweep(now)
+	}
+}
+
+// sweep drops expired keys, and notes when the next live one expires.
+func (m *Memory) sweep(now int64) {
+	m.calls = 0
+	m.fullUntil = math.MaxInt64
+	for k, st := range m.keys {
+		if e := st.expiry(); e <= now {
+			delete(m.keys, k)
+		} else {
+			m.fullUntil = min(m.fullUntil, e)
+		}
+	}
+	if len(m.keys) < m.peak/4 {
+		m.keys = maps.Clone(m.keys) // give back the buckets of the old map
+		m.peak = len(m.keys)
+	}
+}
+
+// state returns key's state, making it (fresh) if the table has room. A
+// full table is swept only once a key can have expired: refusing is O(1).
+func (m *Memory) state(key string, now int64) (st *state, fresh bool, err error) {
+	if st := m.keys[key]; st != nil {
+		return st, false, nil
+	}
+	if len(m.keys) >= m.maxKeys() {
+		if now >= m.fullUntil {
+			m.sweep(now)
+		}
+		if len(m.keys) >= m.maxKeys() {
+			return nil, false, &DelayError{RetryAfter: time.Duration(m.fullUntil - now)}
+		}
+	}
+	st = &state{windows: map[Window][]bucket{}}
+	m.keys[key] = st
+	m.peak = max(m.peak, len(m.keys))
+	return st, true, nil
+}
+
+// settle keeps fullUntil a lower bound once a fresh key has its first
+// grant or pause (an old key's expiry only ever moves later).
+func (m *Memory) settle(st *state, fresh bool) {
+	if fresh {
+		m.fullUntil = min(m.fullUntil, st.expiry())
+	}
+}
+
+// Reserve implements Limiter. It books nothing more than MaxPause ahead.
 func (m *Memory) Reserve(_ context.Context, key string, windows []Window, maxWait time.Duration) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now().UnixNano()
-	st := m.keys[key]
-	if st == nil {
-		st = &state{windows: map[Window][]bucket{}}
-		m.keys[key] = st
+	m.tick(now)
+	st, fresh, err := m.state(key, now)
+	if err != nil {
+		return 0, err
 	}
+	defer m.settle(st, fresh)
+	maxWait = min(maxWait, m.maxPause())
 	t := max(now, st.last, st.pause)
 	for _, w := range windows {
 		bs := prune(st.windows[w], now, int64(w.Period))
@@ -150,16 +271,24 @@ func (m *Memory) Reserve(_ context.Context, key string, windows []Window, maxWai
 	return time.Duration(t - now), nil
 }
 
-// Pause implements Limiter.
+// Pause implements Limiter. d is clamped to MaxPause; d <= 0 stores
+// nothing. When the table is full of live keys, a new key's pause is not
+// kept and a *DelayError says so (that key cannot Reserve either).
 func (m *Memory) Pause(_ context.Context, key string, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.keys[key]
-	if st == nil {
-		st = &state{windows: map[Window][]bucket{}}
-		m.keys[key] = st
+	d = min(d, m.maxPause())
+	now := m.now().UnixNano()
+	m.tick(now)
+	st, fresh, err := m.state(key, now)
+	if err != nil {
+		return err
 	}
-	st.pause = max(st.pause, m.now().Add(d).UnixNano())
+	st.pause = max(st.pause, now+int64(d))
+	m.settle(st, fresh)
 	return nil
 }
 

@@ -23,7 +23,17 @@ import (
 //
 // The running count n keeps the common case (a window with room) O(log n);
 // the buckets are walked, newest first, only when a window is full.
+//
+// Every key expires, and no TTL exceeds MaxPause + the longest window + a
+// few seconds: a window's keys outlive their newest grant by the window,
+// the credential's key outlives its pause and latest slot, and no pause or
+// slot lies more than MaxPause ahead. A pause or slot found further ahead
+// (written by an older replica) is cut back to MaxPause once, TTL included.
 type Redis struct {
+	// MaxPause caps a Pause and how far ahead Reserve books a slot (0:
+	// DefaultMaxPause). Set it before first use.
+	MaxPause time.Duration
+
 	rdb redis.UniversalClient
 }
 
@@ -34,10 +44,17 @@ var reserveScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local st = redis.call('HMGET', KEYS[1], 'last', 'pause')
-local slot = math.max(now, tonumber(st[1] or '0') or 0, tonumber(st[2] or '0') or 0)
+local horizon = now + tonumber(ARGV[3])
+local last, pause = tonumber(st[1] or '0') or 0, tonumber(st[2] or '0') or 0
+if last > horizon or pause > horizon then
+  last, pause = math.min(last, horizon), math.min(pause, horizon)
+  redis.call('HSET', KEYS[1], 'last', last, 'pause', pause)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 1000)
+end
+local slot = math.max(now, last, pause)
 local n = tonumber(ARGV[2])
 for i = 1, n do
-  local limit = tonumber(ARGV[4*i-1]); local period = tonumber(ARGV[4*i]); local guard = tonumber(ARGV[4*i+2])
+  local limit = tonumber(ARGV[4*i]); local period = tonumber(ARGV[4*i+1]); local guard = tonumber(ARGV[4*i+3])
   local h, z = KEYS[2*i], KEYS[2*i+1]
   local cutoff = now - period - 1000
   local expired = redis.call('ZRANGEBYSCORE', z, '-inf', cutoff)
@@ -64,9 +81,9 @@ for i = 1, n do
 end
 local wait = slot - now
 if wait > tonumber(ARGV[1]) then return {0, wait} end
-local ttl = 0
+local ttl = wait + 2000
 for i = 1, n do
-  local period = tonumber(ARGV[4*i]); local res = tonumber(ARGV[4*i+1]); local guard = tonumber(ARGV[4*i+2])
+  local period = tonumber(ARGV[4*i+1]); local res = tonumber(ARGV[4*i+2]); local guard = tonumber(ARGV[4*i+3])
   local h, z = KEYS[2*i], KEYS[2*i+1]
   local e = (math.floor(slot / res) + 1) * res
   redis.call('HINCRBY', h, e, 1)
@@ -105,8 +122,9 @@ func redisKeys(key string, windows []Window) []string {
 
 // Reserve implements Limiter.
 func (r *Redis) Reserve(ctx context.Context, key string, windows []Window, maxWait time.Duration) (time.Duration, error) {
-	args := make([]any, 0, 2+4*len(windows))
-	args = append(args, maxWait.Milliseconds(), len(windows))
+	hold := r.maxPause()
+	args := make([]any, 0, 3+4*len(windows))
+	args = append(args, min(maxWait, hold).Milliseconds(), len(windows), hold.Milliseconds())
 	for _, w := range windows {
 		args = append(args, w.Limit, w.Period.Milliseconds(), max(w.resolution().Milliseconds(), 1), w.guard().Milliseconds())
 	}
@@ -124,7 +142,18 @@ func (r *Redis) Reserve(ctx context.Context, key string, windows []Window, maxWa
 	return wait, nil
 }
 
-// Pause implements Limiter.
+// Pause implements Limiter. d is clamped to MaxPause; d <= 0 writes nothing.
 func (r *Redis) Pause(ctx context.Context, key string, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	d = min(d, r.maxPause())
 	return pauseScript.Run(ctx, r.rdb, redisKeys(key, nil), max(d.Milliseconds(), 1)).Err()
+}
+
+func (r *Redis) maxPause() time.Duration {
+	if r.MaxPause > 0 {
+		return r.MaxPause
+	}
+	return DefaultMaxPause
 }

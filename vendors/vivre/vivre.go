@@ -15,9 +15,12 @@ package vivre
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
@@ -41,8 +44,8 @@ var (
 type Config struct {
 	APIKey      string `env:"VIVRE_API_KEY"`
 	WorkspaceID string `env:"VIVRE_WORKSPACE_ID"`
-	Plan        string `env:"VIVRE_PLAN, default=free"`
-	RateLimit   int    `env:"VIVRE_RATE_LIMIT"` // requests/min; overrides the plan
+	Plan        string `env:"VIVRE_PLAN, default=free"` // free or pro, in any case
+	RateLimit   int    `env:"VIVRE_RATE_LIMIT"`         // requests/min; overrides the plan; 0: not set
 	BaseURL     string `env:"VIVRE_BASE_URL, default=https://api.invrsys.com/vivre/v1"`
 }
 
@@ -54,15 +57,69 @@ func (c Config) PerMinute() int {
 	switch {
 	case c.RateLimit > 0:
 		return c.RateLimit
-	case c.Plan == "pro":
+	case c.plan() == "pro":
 		return 600
 	default:
 		return 60
 	}
 }
 
+// plan is Plan in lower case ("" when not set).
+func (c Config) plan() string { return strings.ToLower(strings.TrimSpace(c.Plan)) }
+
+// Check reports, naming the env vars and what is allowed, what keeps a
+// Config read from the environment from working: a plan other than free or
+// pro, a negative rate limit (0 means not set), a base URL that is not an
+// absolute http(s) URL, a key without its workspace or the reverse, or
+// settings without the credentials they are for. Nothing set at all is
+// fine: Vivre is simply not used. Check never quotes a credential.
+func (c Config) Check() error {
+	var problems []string
+	if p := c.plan(); p != "" && p != "free" && p != "pro" {
+		problems = append(problems, fmt.Sprintf("VIVRE_PLAN: %q is not a Vivre plan; use free (60 requests/min) or pro (600/min), in any case", c.Plan))
+	}
+	if c.RateLimit < 0 {
+		problems = append(problems, fmt.Sprintf("VIVRE_RATE_LIMIT: %d is not a rate; use requests per minute, at least 1, or leave it unset to follow VIVRE_PLAN", c.RateLimit))
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil {
+			problems = append(problems, "VIVRE_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
+		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("VIVRE_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
+		}
+	}
+	switch {
+	case c.APIKey != "" && c.WorkspaceID == "":
+		problems = append(problems, "VIVRE_WORKSPACE_ID is not set: Vivre needs it together with VIVRE_API_KEY")
+	case c.APIKey == "" && c.WorkspaceID != "":
+		problems = append(problems, "VIVRE_API_KEY is not set: Vivre needs it together with VIVRE_WORKSPACE_ID")
+	case c.APIKey == "":
+		var set []string
+		if p := c.plan(); p != "" && p != "free" {
+			set = append(set, "VIVRE_PLAN")
+		}
+		if c.RateLimit != 0 {
+			set = append(set, "VIVRE_RATE_LIMIT")
+		}
+		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
+			set = append(set, "VIVRE_BASE_URL")
+		}
+		if len(set) > 0 {
+			problems = append(problems, strings.Join(set, ", ")+" set but VIVRE_API_KEY and VIVRE_WORKSPACE_ID are not set: "+
+				"set both to use Vivre, or unset "+strings.Join(set, ", "))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 // Client calls Vivre with one API key and workspace.
 type Client struct{ c *vendors.Client }
+
+// Identity is a one-way digest of the credential this client sends.
+func (c *Client) Identity() string { return c.c.Identity }
 
 // New returns a client for cfg.
 func New(cfg Config, o vendors.Options) *Client {

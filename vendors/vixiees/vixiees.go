@@ -41,6 +41,8 @@ package vixiees
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -68,13 +70,60 @@ var DealStages = []string{"new", "qualified", "proposal", "negotiation", "won", 
 type Config struct {
 	APIKey       string `env:"VIXIEES_API_KEY"`
 	Licenses     int    `env:"VIXIEES_LICENSES, default=1"`
-	LimitPerHour int    `env:"VIXIEES_LIMIT_PER_HOUR"` // overrides 60 × the per-minute limit
-	LimitPerDay  int    `env:"VIXIEES_LIMIT_PER_DAY"`  // overrides 24 × the per-hour limit
+	LimitPerHour int    `env:"VIXIEES_LIMIT_PER_HOUR"` // overrides 60 × the per-minute limit; 0: not set
+	LimitPerDay  int    `env:"VIXIEES_LIMIT_PER_DAY"`  // overrides 24 × the per-hour limit; 0: not set
 	BaseURL      string `env:"VIXIEES_BASE_URL, default=https://api.vixiees.com/v1"`
 }
 
 // Configured reports whether a key is present.
 func (c Config) Configured() bool { return c.APIKey != "" }
+
+// Check reports, naming the env vars and what is allowed, what keeps a
+// Config read from the environment from working: fewer than 1 licence,
+// negative hour or day limits (0 means not set), a base URL that is not an
+// absolute http(s) URL, or settings without the key they are for. Nothing
+// set at all is fine: Vixiees is simply not used.
+func (c Config) Check() error {
+	var problems []string
+	if c.Licenses < 1 {
+		problems = append(problems, fmt.Sprintf("VIXIEES_LICENSES: %d is not a number of licences; use at least 1 (each allows 25 requests/min)", c.Licenses))
+	}
+	if c.LimitPerHour < 0 {
+		problems = append(problems, fmt.Sprintf("VIXIEES_LIMIT_PER_HOUR: %d is not a rate; use requests per hour, at least 1, or leave it unset for 60 × the per-minute limit", c.LimitPerHour))
+	}
+	if c.LimitPerDay < 0 {
+		problems = append(problems, fmt.Sprintf("VIXIEES_LIMIT_PER_DAY: %d is not a rate; use requests per day, at least 1, or leave it unset for 24 × the hourly limit", c.LimitPerDay))
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil {
+			problems = append(problems, "VIXIEES_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
+		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("VIXIEES_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
+		}
+	}
+	if c.APIKey == "" {
+		var set []string
+		if c.Licenses != 1 {
+			set = append(set, "VIXIEES_LICENSES")
+		}
+		if c.LimitPerHour != 0 {
+			set = append(set, "VIXIEES_LIMIT_PER_HOUR")
+		}
+		if c.LimitPerDay != 0 {
+			set = append(set, "VIXIEES_LIMIT_PER_DAY")
+		}
+		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
+			set = append(set, "VIXIEES_BASE_URL")
+		}
+		if len(set) > 0 {
+			problems = append(problems, strings.Join(set, ", ")+" set but VIXIEES_API_KEY is not set: set it to use Vixiees, or unset "+strings.Join(set, ", "))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
 
 // Limits are the request budgets of one account.
 type Limits struct {
@@ -107,6 +156,9 @@ func (l Limits) Windows() []ratelimit.Window {
 
 // Client calls Vixiees with one API key.
 type Client struct{ c *vendors.Client }
+
+// Identity is a one-way digest of the credential this client sends.
+func (c *Client) Identity() string { return c.c.Identity }
 
 // New returns a client for cfg.
 func New(cfg Config, o vendors.Options) *Client {
