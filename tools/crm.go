@@ -124,7 +124,7 @@ func fanOut(ctx context.Context, sources []ContactSource, ask func(ContactSource
 			cs, note, err := ask(s)
 			st := VendorStatus{Vendor: s.Vendor, Found: len(cs), Note: note}
 			if err != nil {
-				st.Error = vendors.Redact(err.Error())
+				st.Error = err.Error() // the call middleware redacts the whole result
 			}
 			res.Vendors[i], found[i] = st, cs
 			mu.Lock()

@@ -84,10 +84,10 @@ func (in qyvoSendTemplateIn) Validate() error {
 func qyvoSendTemplateMessage(c Clients[*qyvo.Client]) Tool {
 	return NewSend(qyvo.Name, "qyvo_send_template_message", "Send a WhatsApp template",
 		"Send an approved WhatsApp template to a phone or contact; allowed any time. Names, languages and variable counts: qyvo_list_templates. Returns the message.",
-		withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTemplateIn) (*qyvo.Message, error) {
+		c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTemplateIn) (*qyvo.Message, error) {
 			return cl.SendTemplateMessage(ctx, qyvo.TemplateMessage{Phone: in.Phone, ContactID: in.ContactID,
 				Template: in.Template, Language: in.Language, Variables: in.Variables})
-		}))
+		})
 }
 
 type qyvoSendTextIn struct {
@@ -99,9 +99,9 @@ type qyvoSendTextIn struct {
 func qyvoSendTextMessage(c Clients[*qyvo.Client]) Tool {
 	return NewSend(qyvo.Name, "qyvo_send_text_message", "Send WhatsApp text",
 		"Send free-form WhatsApp text. Only within 24 hours of the contact's last inbound message (last_inbound_at); otherwise use qyvo_send_template_message.",
-		withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTextIn) (*qyvo.Message, error) {
+		c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTextIn) (*qyvo.Message, error) {
 			return cl.SendTextMessage(ctx, qyvo.TextMessage{Phone: in.Phone, Text: in.Text})
-		}))
+		})
 }
 
 type qyvoCreateContactIn struct {
@@ -311,9 +311,9 @@ type qyvoTriggerSequenceIn struct {
 func qyvoTriggerSequence(c Clients[*qyvo.Client]) Tool {
 	return NewSend(qyvo.Name, "qyvo_trigger_sequence", "Start a Qyvo sequence",
 		"Enrol a contact in an active sequence: it starts sending WhatsApp messages on its schedule. Returns the run.",
-		withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerSequenceIn) (*qyvo.Run, error) {
+		c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerSequenceIn) (*qyvo.Run, error) {
 			return cl.TriggerSequence(ctx, in.SequenceID, in.ContactID)
-		}))
+		})
 }
 
 func qyvoGetSequence(c Clients[*qyvo.Client]) Tool {
@@ -337,9 +337,9 @@ type qyvoTriggerFlowIn struct {
 func qyvoTriggerFlow(c Clients[*qyvo.Client]) Tool {
 	return NewSend(qyvo.Name, "qyvo_trigger_flow", "Start a Qyvo flow",
 		"Start an active conversational flow for a contact: it messages them on WhatsApp. Returns the run.",
-		withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerFlowIn) (*qyvo.Run, error) {
+		c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerFlowIn) (*qyvo.Run, error) {
 			return cl.TriggerFlow(ctx, in.FlowID, in.ContactID)
-		}))
+		})
 }
 
 func qyvoGetFlow(c Clients[*qyvo.Client]) Tool {

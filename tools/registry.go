@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -15,7 +16,6 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
-	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
 )
 
 // Clients returns the vendor client for a call: the configured one, or
@@ -81,20 +81,37 @@ type recordKey struct{}
 // callRecord is what the tool layer keeps and learns during one call.
 type callRecord struct {
 	duplicate     atomic.Bool
+	guardError    string            // the duplicate guard's shared store failed to record a send
 	progressToken mcp.ProgressToken // nil: the client asked for no progress
 }
 
 // Progress tells the client how far a long call has got (done of total),
-// when it sent a progress token; otherwise it does nothing.
+// when it sent a progress token; otherwise it does nothing. Where the
+// transport gave a Notifier (stdio), the notification is written before
+// Progress returns, so it always precedes the call's result.
 func Progress(ctx context.Context, done, total int, message string) {
 	rec := recordFrom(ctx)
-	s := server.ServerFromContext(ctx)
-	if rec == nil || rec.progressToken == nil || s == nil {
+	if rec == nil || rec.progressToken == nil {
 		return
 	}
-	_ = s.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
-		"progressToken": rec.progressToken, "progress": done, "total": total, "message": message,
-	})
+	params := map[string]any{"progressToken": rec.progressToken, "progress": done, "total": total, "message": message}
+	if n, ok := ctx.Value(notifierKey{}).(Notifier); ok {
+		n("notifications/progress", params)
+		return
+	}
+	if s := server.ServerFromContext(ctx); s != nil {
+		_ = s.SendNotificationToClient(ctx, "notifications/progress", params)
+	}
+}
+
+// Notifier writes a notification to the client synchronously.
+type Notifier func(method string, params map[string]any)
+
+type notifierKey struct{}
+
+// WithNotifier makes Progress write through n.
+func WithNotifier(ctx context.Context, n Notifier) context.Context {
+	return context.WithValue(ctx, notifierKey{}, n)
 }
 
 func recordFrom(ctx context.Context) *callRecord {
@@ -103,9 +120,11 @@ func recordFrom(ctx context.Context) *callRecord {
 }
 
 // Middleware wraps every tool call: its deadline, the duplicate-send store,
-// the vendor-attempt count, one log line, panic recovery (a panic becomes
-// an isError result, never a crash or a protocol error) and the observer.
-func Middleware(log *slog.Logger, timeout time.Duration, store dedupe.Store, observe CallObserver) server.ToolHandlerMiddleware {
+// the vendor-attempt count, redaction of the result, one log line, panic
+// recovery (a panic becomes an isError result, never a crash or a protocol
+// error) and the observer.
+func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
+	log, timeout, store, observe := o.Logger, o.CallTimeout, o.Dedupe, o.Observe
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 			start := time.Now()
@@ -114,14 +133,15 @@ func Middleware(log *slog.Logger, timeout time.Duration, store dedupe.Store, obs
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
+			if vendors.RedactorFrom(ctx) == nil {
+				ctx = vendors.WithRedactor(ctx, o.Redactor)
+			}
 			stats, rec := &vendors.Stats{}, &callRecord{}
 			if req.Params.Meta != nil {
 				rec.progressToken = req.Params.Meta.ProgressToken
 			}
 			ctx = context.WithValue(vendors.WithStats(ctx, stats), recordKey{}, rec)
-			if store != nil {
-				ctx = WithDedupe(ctx, store)
-			}
+			ctx = WithDedupe(ctx, store)
 			defer func() {
 				if p := recover(); p != nil {
 					log.Error("tool handler panicked", "tool", req.Params.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -130,10 +150,18 @@ func Middleware(log *slog.Logger, timeout time.Duration, store dedupe.Store, obs
 				vendor, _, _ := strings.Cut(req.Params.Name, "_")
 				info := CallInfo{Tool: req.Params.Name, Vendor: vendor, Outcome: Outcome(res, err), Duration: time.Since(start),
 					LimiterWait: stats.Waited(), Attempts: stats.Attempts(), Duplicate: rec.duplicate.Load()}
+				if errors.Is(ctx.Err(), context.Canceled) { // the client cancelled: not a timeout, not a vendor failure
+					info.Outcome = string(vendors.KindCancelled)
+				}
+				res = redactResult(vendors.RedactorFrom(ctx), res)
+				if rec.guardError != "" {
+					log.LogAttrs(ctx, slog.LevelError, "duplicate-send guard failed to record a send; kept in this process only",
+						slog.String("tool", info.Tool), slog.String("error", rec.guardError))
+				}
 				if log.Enabled(ctx, slog.LevelInfo) {
 					log.LogAttrs(ctx, slog.LevelInfo, "tool call", slog.String("tool", info.Tool), slog.String("vendor", info.Vendor),
-						slog.String("outcome", info.Outcome), slog.Duration("duration", info.Duration), slog.Int("attempts", info.Attempts),
-						slog.Duration("limiter_wait", info.LimiterWait), slog.Bool("duplicate", info.Duplicate))
+						slog.String("outcome", info.Outcome), slog.Float64("duration_ms", ms(info.Duration)), slog.Int("attempts", info.Attempts),
+						slog.Float64("limiter_wait_ms", ms(info.LimiterWait)), slog.Bool("duplicate", info.Duplicate))
 				}
 				if observe != nil {
 					observe(info)
@@ -160,4 +188,66 @@ func Outcome(res *mcp.CallToolResult, err error) string {
 		return body.Kind
 	}
 	return "error"
+}
+
+// ms is d in milliseconds: log keys carry their unit.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// redactResult masks r's secrets in a result: a vendor that echoes our key
+// back must not hand it to the caller. Clean results (the rule) go out as
+// they are; a dirty one is rewritten value by value, so its JSON stays valid.
+func redactResult(r *vendors.Redactor, res *mcp.CallToolResult) *mcp.CallToolResult {
+	if r == nil || res == nil {
+		return res
+	}
+	dirty := false
+	for _, c := range res.Content {
+		if t, ok := c.(mcp.TextContent); ok && r.Contains([]byte(t.Text)) {
+			dirty = true
+		}
+	}
+	raw, isRaw := res.StructuredContent.(json.RawMessage)
+	if isRaw && r.Contains(raw) {
+		dirty = true
+	}
+	if !dirty {
+		return res
+	}
+	out := *res
+	out.Content = make([]mcp.Content, len(res.Content))
+	for i, c := range res.Content {
+		if t, ok := c.(mcp.TextContent); ok {
+			t.Text = r.Redact(t.Text)
+			c = t
+		}
+		out.Content[i] = c
+	}
+	if isRaw {
+		var v any
+		if json.Unmarshal(raw, &v) == nil {
+			b, _ := json.Marshal(redactValue(r, v))
+			out.StructuredContent = json.RawMessage(b)
+		} else {
+			out.StructuredContent = nil
+		}
+	}
+	return &out
+}
+
+func redactValue(r *vendors.Redactor, v any) any {
+	switch x := v.(type) {
+	case string:
+		return r.Redact(x)
+	case []any:
+		for i := range x {
+			x[i] = redactValue(r, x[i])
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[r.Redact(k)] = redactValue(r, e)
+		}
+		return out
+	}
+	return v
 }

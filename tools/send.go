@@ -3,6 +3,7 @@ package tools
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -29,11 +30,16 @@ func (g *SendGuard) guard() *SendGuard { return g }
 
 type guarded interface{ guard() *SendGuard }
 
+// Identified is a vendor client that can say whose credential it sends:
+// the duplicate-send guard's scope.
+type Identified interface{ Identity() string }
+
 // NewSend is New for a tool that reaches a person or starts an automation
-// (In must embed SendGuard). An identical call (same tool, tenant and
-// arguments, or the same idempotency_key) within DedupeWindow returns the
-// first call's result with "duplicate": true and does not reach the vendor.
-func NewSend[In any, Out any](toolset, name, title, description string, fn func(context.Context, In) (Out, error)) Tool {
+// (In must embed SendGuard). An identical call within DedupeWindow (same
+// tool, same vendor credential, same arguments once defaults are applied,
+// or the same idempotency_key) returns the first call's result with
+// "duplicate": true and does not reach the vendor.
+func NewSend[C Identified, In, Out any](toolset, name, title, description string, c Clients[C], fn func(context.Context, C, In) (Out, error)) Tool {
 	var zero In
 	if _, ok := any(&zero).(guarded); !ok {
 		panic("tool " + name + ": input of a send tool must embed tools.SendGuard")
@@ -44,30 +50,44 @@ func NewSend[In any, Out any](toolset, name, title, description string, fn func(
 		if err != nil {
 			return ErrorResult(err), nil
 		}
-		return guardSend(ctx, name, args, func() *mcp.CallToolResult { return invoke(ctx, fn, args) }), nil
+		cl, err := c(ctx)
+		if err != nil {
+			return ErrorResult(err), nil
+		}
+		key := sendKey(name, cl.Identity(), args, in.defaults)
+		return guardSend(ctx, key, args, func() (any, error) { return fn(ctx, cl, args) }), nil
 	}
 	return t
 }
 
 // guardSend runs send at most once per identical call within DedupeWindow.
-func guardSend[In any](ctx context.Context, name string, args In, send func() *mcp.CallToolResult) *mcp.CallToolResult {
-	g := *any(&args).(guarded).guard()
-	if g.AllowDuplicate {
-		return send()
+// The claim is released only when the vendor certainly did not act; any
+// doubt keeps it, so a retry cannot send twice.
+func guardSend[In any](ctx context.Context, key string, args In, send func() (any, error)) *mcp.CallToolResult {
+	if any(&args).(guarded).guard().AllowDuplicate {
+		return shape(send())
 	}
-	key := sendKey(ctx, name, args, g)
 	store := dedupeFrom(ctx)
+	if store == nil {
+		return ErrorResult(&vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is not set up, so nothing was sent"})
+	}
 	for {
 		claimed, prior, err := store.Claim(ctx, key, DedupeWindow)
 		if err != nil {
 			return ErrorResult(&vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is unavailable, so nothing was sent", Err: err})
 		}
 		if claimed {
-			res := send()
-			if res.IsError && Outcome(res, nil) != string(vendors.KindUncertain) {
+			out, err := send()
+			res := shape(out, err)
+			if e, ok := vendors.AsError(err); ok && e.NotApplied() {
 				_ = store.Release(context.WithoutCancel(ctx), key) // the vendor did not act: a retry may send
-			} else {
-				_ = store.Complete(context.WithoutCancel(ctx), key, encodeResult(res), DedupeWindow)
+				return res
+			}
+			if err := store.Complete(context.WithoutCancel(ctx), key, encodeResult(res), DedupeWindow); err != nil {
+				if r := recordFrom(ctx); r != nil {
+					r.guardError = err.Error()
+				}
+				res = withGuardWarning(res)
 			}
 			return res
 		}
@@ -85,18 +105,57 @@ func guardSend[In any](ctx context.Context, name string, args In, send func() *m
 	}
 }
 
-// sendKey identifies "the same call": the guard fields are left out.
-func sendKey[In any](ctx context.Context, name string, in In, g SendGuard) string {
-	h := sha256.New()
-	h.Write([]byte(name + "\x00" + scopeFrom(ctx) + "\x00"))
+// guardWarning tells the agent its send is remembered by this process only.
+const guardWarning = "the duplicate-send guard could not record this send in its shared store; only this server process will recognise a repeat of it in the next 10 minutes"
+
+func withGuardWarning(res *mcp.CallToolResult) *mcp.CallToolResult {
+	raw, ok := res.StructuredContent.(json.RawMessage)
+	if !ok {
+		return res
+	}
+	w, _ := json.Marshal(guardWarning)
+	body := addField(raw, "guard_warning", w)
+	out := *res
+	out.StructuredContent = json.RawMessage(body)
+	if !res.IsError {
+		out.Content = []mcp.Content{mcp.NewTextContent(string(body))}
+	}
+	return &out
+}
+
+// shape is a send's outcome as a tool result.
+func shape(out any, err error) *mcp.CallToolResult {
+	if err != nil {
+		return ErrorResult(err)
+	}
+	return Result(out)
+}
+
+// sendKey identifies "the same call": the tool, whose credential sends it,
+// and the arguments with their defaults filled in (so an omitted language
+// and "en" are one send), or the caller's idempotency key. The guard fields
+// are left out. The hash is keyed by the credential's identity, so records
+// of two deployments sharing a Redis never collide.
+func sendKey[In any](name, identity string, in In, defaults map[string]any) string {
+	g := *any(&in).(guarded).guard()
+	h := hmac.New(sha256.New, []byte(identity))
+	h.Write([]byte(name + "\x00"))
 	if g.IdempotencyKey != "" {
 		h.Write([]byte("key\x00" + g.IdempotencyKey))
 	} else {
 		*any(&in).(guarded).guard() = SendGuard{}
 		b, _ := json.Marshal(in)
+		args := map[string]any{}
+		_ = json.Unmarshal(b, &args)
+		for k, v := range defaults {
+			if _, given := args[k]; !given {
+				args[k] = v
+			}
+		}
+		b, _ = json.Marshal(args) // map keys sorted: one encoding per call
 		h.Write(b)
 	}
-	return "send:" + hex.EncodeToString(h.Sum(nil)[:16])
+	return "send:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // storedResult is what the store keeps of a result.
@@ -125,41 +184,32 @@ func decodeResult(b []byte) *mcp.CallToolResult {
 }
 
 // markDuplicate adds "duplicate": true to a JSON object.
-func markDuplicate(obj []byte) []byte {
+func markDuplicate(obj []byte) []byte { return addField(obj, "duplicate", []byte("true")) }
+
+// addField puts "key": value first in a JSON object (obj unchanged if it
+// is not an object).
+func addField(obj []byte, key string, value []byte) []byte {
 	obj = bytes.TrimSpace(obj)
 	if len(obj) < 2 || obj[0] != '{' {
 		return obj
 	}
-	if bytes.Equal(obj, []byte("{}")) {
-		return []byte(`{"duplicate":true}`)
+	out := make([]byte, 0, len(obj)+len(key)+len(value)+4)
+	out = append(append(append(append(out, '{', '"'), key...), '"', ':'), value...)
+	if rest := bytes.TrimSpace(obj[1:]); len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
 	}
-	return append([]byte(`{"duplicate":true,`), obj[1:]...)
+	return append(out, obj[1:]...)
 }
 
 type dedupeKey struct{}
-type scopeKey struct{}
-
-var defaultDedupe = dedupe.NewMemory()
 
 // WithDedupe makes send tools called with ctx use store.
 func WithDedupe(ctx context.Context, store dedupe.Store) context.Context {
 	return context.WithValue(ctx, dedupeKey{}, store)
 }
 
+// dedupeFrom is ctx's store; nil (nothing is sent) when none was set.
 func dedupeFrom(ctx context.Context) dedupe.Store {
-	if s, ok := ctx.Value(dedupeKey{}).(dedupe.Store); ok && s != nil {
-		return s
-	}
-	return defaultDedupe
-}
-
-// WithScope sets the tenant a call belongs to (a fingerprint of its
-// credentials), so identical sends of two tenants are never confused.
-func WithScope(ctx context.Context, scope string) context.Context {
-	return context.WithValue(ctx, scopeKey{}, scope)
-}
-
-func scopeFrom(ctx context.Context) string {
-	s, _ := ctx.Value(scopeKey{}).(string)
+	s, _ := ctx.Value(dedupeKey{}).(dedupe.Store)
 	return s
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
 )
 
@@ -17,7 +18,8 @@ type ServerOptions struct {
 	Logger        *slog.Logger
 	CallTimeout   time.Duration // per tool call; 0 means none
 	Observe       CallObserver
-	Dedupe        dedupe.Store // duplicate-send guard; nil: in-process
+	Dedupe        dedupe.Store      // duplicate-send guard; nil: a new in-process one
+	Redactor      *vendors.Redactor // the app's keys, masked in every result and log line
 	Instructions  string
 	Extra         []server.ServerOption // e.g. a per-request tool filter
 }
@@ -28,9 +30,12 @@ func NewServer(o ServerOptions) *server.MCPServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Dedupe == nil {
+		o.Dedupe = dedupe.NewMemory()
+	}
 	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
-		server.WithToolHandlerMiddleware(Middleware(o.Logger, o.CallTimeout, o.Dedupe, o.Observe)),
+		server.WithToolHandlerMiddleware(Middleware(o)),
 	}
 	if o.Instructions != "" {
 		opts = append(opts, server.WithInstructions(o.Instructions))

@@ -103,9 +103,10 @@ type Validator interface{ Validate() error }
 
 // input is the compiled schema of one tool's argument struct.
 type input[T any] struct {
-	raw    json.RawMessage
-	schema *validator.Schema
-	props  map[string]bool
+	raw      json.RawMessage
+	schema   *validator.Schema
+	props    map[string]bool
+	defaults map[string]any // the schema's defaults: what an omitted argument means
 }
 
 func newInput[T any](name string) input[T] {
@@ -146,11 +147,14 @@ func newInput[T any](name string) input[T] {
 	if err != nil {
 		panic(fmt.Sprintf("tool %s: schema: %v", name, err))
 	}
-	props := map[string]bool{}
+	props, defaults := map[string]bool{}, map[string]any{}
 	for p := s.Properties.Oldest(); p != nil; p = p.Next() {
 		props[p.Key] = true
+		if p.Value.Default != nil {
+			defaults[p.Key] = p.Value.Default
+		}
 	}
-	return input[T]{raw: raw, schema: compiled, props: props}
+	return input[T]{raw: raw, schema: compiled, props: props, defaults: defaults}
 }
 
 // Formats some hosts reject (Gemini takes only date-time) are published as
@@ -274,14 +278,14 @@ type ErrorBody struct {
 // ErrorResult is a failed call as a tool result (isError), never a protocol
 // error: a sentence the agent can act on plus the same facts structured.
 func ErrorResult(err error) *mcp.CallToolResult {
-	body := ErrorBody{Error: vendors.Redact(err.Error()), Kind: vendors.KindUnavailable}
+	body := ErrorBody{Error: err.Error(), Kind: vendors.KindUnavailable}
 	if e, ok := vendors.AsError(err); ok {
 		body.Kind, body.Vendor, body.Status = e.Kind, e.Vendor, e.Status
 		for k, v := range e.Fields {
 			if body.Fields == nil {
 				body.Fields = map[string]string{}
 			}
-			body.Fields[k] = vendors.Redact(v)
+			body.Fields[k] = v
 		}
 		body.RetryAfterSeconds = e.RetrySeconds()
 	} else if errors.Is(err, context.DeadlineExceeded) {

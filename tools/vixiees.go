@@ -296,9 +296,9 @@ func (in vixieesSendIn) Validate() error {
 func vixieesSendWhatsAppTemplate(c Clients[*vixiees.Client]) Tool {
 	return NewSend("vixiees", "vixiees_send_whatsapp_template", "Send a Vixiees WhatsApp template",
 		"Send an approved WhatsApp template to a phone or contact, filling its variables. Messages a real person. Returns the queued message.",
-		withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesSendIn) (*vixiees.Message, error) {
+		c, func(ctx context.Context, cl *vixiees.Client, in vixieesSendIn) (*vixiees.Message, error) {
 			return cl.SendTemplate(ctx, in.TemplateID, vixiees.SendMessage{Phone: in.Phone, ContactID: in.ContactID, Variables: in.Variables})
-		}))
+		})
 }
 
 type vixieesCreateTaskIn struct {

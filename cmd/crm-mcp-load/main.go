@@ -2,11 +2,13 @@
 // throughput and latency over streamable HTTP and SSE with N concurrent
 // sessions, the overhead of a tool call over a direct call to the same
 // emulator, the memory of idle SSE sessions, stdio cold start, and how much
-// of a vendor's documented limit the server uses without a 429.
+// of a vendor's documented limit the server uses without a 429, and the
+// server's memory when a vendor answers with gzip bombs.
 //
 //	crm-mcp-load --mode all --server-bin ./crm-mcp          # every figure of BENCHMARKS.md but limits
 //	crm-mcp-load --mode throughput --addr 127.0.0.1:8080 --pid 1234 --sessions 1,8,64
 //	crm-mcp-load --mode limits --vendor vivre --server-bin ./crm-mcp --duration 4m
+//	crm-mcp-load --mode gzipbomb --server-bin ./crm-mcp
 //
 // It builds nothing: it drives the address it is given (loopback only), or
 // spawns --server-bin itself. Every run is bounded by --duration and
@@ -47,6 +49,9 @@ type config struct {
 	vendor     string
 	auth       string
 	timeout    time.Duration
+
+	// bombSessions is the first --sessions value if given, else 40.
+	bombSessions int
 }
 
 func main() {
@@ -81,6 +86,8 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		err = modeColdStart(ctx, cfg, stdout)
 	case "limits":
 		err = modeLimits(ctx, cfg, stdout)
+	case "gzipbomb":
+		err = modeGzipBomb(ctx, cfg, stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "crm-mcp-load:", err)
@@ -108,6 +115,11 @@ Modes:
   limits      starts the --vendor emulator with its documented limit on 127.0.0.1, spawns
               --server-bin against it (not sandbox), drives it harder than the limit for
               --duration and reports calls through ÷ calls allowed and the 429s
+  gzipbomb    serves on 127.0.0.1 a Vivre that answers every request 200 with a gzip body
+              inflating to 1 GiB, spawns --server-bin against it (not sandbox), has 40
+              sessions (or the first --sessions value) call vivre_get_contact at once for
+              --runs rounds, checks each is a too-large tool error and reports the server's
+              RSS before, its peak (VmHWM) and after
 
 Without --server-bin, --addr names a running server (loopback only) and --pid its process
 for RSS.
@@ -115,16 +127,16 @@ for RSS.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.mode, "mode", "all", "all, overhead, throughput, idle, coldstart or limits")
+	fs.StringVar(&c.mode, "mode", "all", "all, overhead, throughput, idle, coldstart, limits or gzipbomb")
 	fs.StringVar(&c.addr, "addr", "", "address of a running server, e.g. 127.0.0.1:8080 (loopback only)")
 	fs.IntVar(&c.pid, "pid", 0, "process id of the server at --addr, for its RSS (/proc/<pid>/status)")
 	fs.StringVar(&c.serverBin, "server-bin", "", "path of a built crm-mcp to spawn (instead of --addr)")
 	transports := fs.String("transports", "http,sse", "transports for throughput: http (streamable, /mcp) and/or sse (/sse + /message)")
-	sessions := fs.String("sessions", "1,8,64", "concurrent sessions for throughput (comma-separated list) and for limits (first value)")
+	sessions := fs.String("sessions", "1,8,64", "concurrent sessions for throughput (comma-separated list) and for limits and gzipbomb (first value; gzipbomb: 40 if not given)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time of one run (throughput, limits); at most 15m")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured calls before each throughput run")
 	fs.IntVar(&c.maxCalls, "max-calls", 2_000_000, "stop a run after this many calls")
-	fs.IntVar(&c.runs, "runs", 3, "runs per figure; the median is reported")
+	fs.IntVar(&c.runs, "runs", 3, "runs per figure, the median is reported; gzipbomb: rounds of concurrent calls")
 	fs.StringVar(&c.tool, "tool", "vivre_get_contact", "tool to call")
 	args := fs.String("args", `{"id":"cnt_8800"}`, "the tool's arguments (JSON object)")
 	fs.StringVar(&c.direct, "direct", "/sandbox/vivre/contacts/cnt_8800", "the direct emulator request the tool call makes (overhead mode)")
@@ -139,9 +151,9 @@ Flags:`)
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	switch c.mode {
-	case "all", "overhead", "throughput", "idle", "coldstart", "limits":
+	case "all", "overhead", "throughput", "idle", "coldstart", "limits", "gzipbomb":
 	default:
-		return c, fmt.Errorf("--mode %q: want all, overhead, throughput, idle, coldstart or limits", c.mode)
+		return c, fmt.Errorf("--mode %q: want all, overhead, throughput, idle, coldstart, limits or gzipbomb", c.mode)
 	}
 	for _, t := range strings.Split(*transports, ",") {
 		if t = strings.TrimSpace(t); t != "http" && t != "sse" {
@@ -156,6 +168,12 @@ Flags:`)
 		}
 		c.sessions = append(c.sessions, n)
 	}
+	c.bombSessions = 40
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "sessions" {
+			c.bombSessions = c.sessions[0]
+		}
+	})
 	if !json.Valid([]byte(*args)) || !strings.HasPrefix(strings.TrimSpace(*args), "{") {
 		return c, fmt.Errorf("--args must be a JSON object")
 	}
@@ -169,7 +187,7 @@ Flags:`)
 	if c.vendor != "vivre" && c.vendor != "vixiees" {
 		return c, fmt.Errorf("--vendor must be vivre or vixiees")
 	}
-	needBin := c.mode == "all" || c.mode == "coldstart" || c.mode == "limits"
+	needBin := c.mode == "all" || c.mode == "coldstart" || c.mode == "limits" || c.mode == "gzipbomb"
 	if needBin && c.serverBin == "" {
 		return c, fmt.Errorf("--mode %s needs --server-bin", c.mode)
 	}

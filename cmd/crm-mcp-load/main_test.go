@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -51,5 +55,69 @@ func TestOnlyLoopbackIsAccepted(t *testing.T) {
 	}
 	if _, err := parse([]string{"--mode", "throughput", "--addr", "192.168.1.2:80"}, io.Discard); err == nil {
 		t.Error("a non-loopback --addr was accepted")
+	}
+}
+
+func TestBombInflatesToNWhileSendingFew(t *testing.T) {
+	const n = 16 << 20
+	var sent atomic.Int64
+	var buf bytes.Buffer
+	fed, whole := writeBomb(context.Background(), countingWriter{w: &buf, n: &sent}, n, bombPrefix, 'a')
+	if !whole || fed != n {
+		t.Fatalf("writeBomb: fed %d of %d, whole %v", fed, n, whole)
+	}
+	if int(sent.Load()) != buf.Len() || buf.Len() > n/500 {
+		t.Errorf("sent %d bytes (counted %d) for %d inflated: want at most 1/500", buf.Len(), sent.Load(), n)
+	}
+	zr, err := gzip.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, len(bombPrefix)+3)
+	if _, err := io.ReadFull(zr, head); err != nil {
+		t.Fatal(err)
+	}
+	if string(head) != bombPrefix+"aaa" {
+		t.Errorf("inflated body starts %q", head)
+	}
+	rest, err := io.Copy(io.Discard, zr)
+	if err != nil || int64(len(head))+rest != n {
+		t.Errorf("inflated to %d bytes (%v), want %d", int64(len(head))+rest, err, n)
+	}
+}
+
+func TestBombStopsWhenTheClientHangsUp(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if fed, whole := writeBomb(ctx, io.Discard, 1<<30, bombPrefix, 'a'); whole || fed != int64(len(bombPrefix)) {
+		t.Errorf("after the client left: fed %d, whole %v", fed, whole)
+	}
+	if fed, whole := writeBomb(context.Background(), &failAfter{left: 4 << 10}, 1<<30, bombPrefix, 'a'); whole || fed >= 64<<20 {
+		t.Errorf("after writes failed: fed %d, whole %v", fed, whole)
+	}
+}
+
+// failAfter accepts left bytes, then fails every write.
+type failAfter struct{ left int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.left {
+		return 0, io.ErrClosedPipe
+	}
+	f.left -= len(p)
+	return len(p), nil
+}
+
+func TestGzipBombSessionsDefaultTo40(t *testing.T) {
+	c, err := parse([]string{"--mode", "gzipbomb", "--server-bin", "x"}, io.Discard)
+	if err != nil || c.bombSessions != 40 {
+		t.Errorf("default: %d sessions, %v", c.bombSessions, err)
+	}
+	c, err = parse([]string{"--mode", "gzipbomb", "--server-bin", "x", "--sessions", "7"}, io.Discard)
+	if err != nil || c.bombSessions != 7 {
+		t.Errorf("--sessions 7: %d sessions, %v", c.bombSessions, err)
+	}
+	if _, err := parse([]string{"--mode", "gzipbomb", "--addr", "127.0.0.1:1"}, io.Discard); err == nil {
+		t.Error("gzipbomb without --server-bin was accepted")
 	}
 }

@@ -346,6 +346,7 @@ type toolResult struct {
 	IsError           bool `json:"isError"`
 	StructuredContent struct {
 		Kind              string `json:"kind"`
+		Error             string `json:"error"`
 		RetryAfterSeconds int    `json:"retry_after_seconds"`
 	} `json:"structuredContent"`
 }

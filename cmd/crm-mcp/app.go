@@ -29,6 +29,8 @@ type app struct {
 	toolsetOf    map[string]string       // tool name -> toolset
 	envVendors   map[string]bool         // toolsets enabled for every caller
 	vendorByName map[string]vendor
+	redactor     *vendors.Redactor // the app's own keys, masked in every output
+	perRequest   bool              // callers may bring their own vendor keys
 	close        func()
 }
 
@@ -39,13 +41,26 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	if err := a.checkExposure(); err != nil {
 		return nil, err
 	}
-	opts := vendors.Options{Limiter: ratelimit.NewMemory(), Logger: log, Observe: a.metrics.observeVendor, Unlimited: cfg.Sandbox && cfg.SandboxUnlimited}
+	a.redactor = appRedactor(log)
+	a.redactor.Add(cfg.AuthTokens...)
+	for _, v := range allVendors() {
+		for _, name := range v.credentials() {
+			if val, ok := env.Lookup(name); ok {
+				a.redactor.Add(val)
+			}
+		}
+	}
+	opts := vendors.Options{Limiter: ratelimit.NewMemory(), Logger: log, Observe: a.metrics.observeVendor,
+		Unlimited: cfg.Sandbox && cfg.SandboxUnlimited, Gates: vendors.NewGates(0)}
 	var store dedupe.Store = dedupe.NewMemory()
 	if cfg.RedisURL != "" {
+		a.redactor.Add(cfg.RedisURL)
 		ropt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+			return nil, fmt.Errorf("REDIS_URL: not a redis:// or rediss:// URL (%s)", a.redactor.Redact(err.Error()))
 		}
+		a.redactor.Add(ropt.Password)
+		redis.SetLogger(redisLogger{log})
 		rdb := redis.NewClient(ropt)
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -53,11 +68,12 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 			_ = rdb.Close()
 			return nil, fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %w", ropt.Addr, err)
 		}
-		opts.Limiter, store = ratelimit.NewRedis(rdb), dedupe.NewRedis(rdb)
+		opts.Limiter, store = ratelimit.NewRedis(rdb), dedupe.NewWriteThrough(dedupe.NewRedis(rdb))
 		a.close = func() { _ = rdb.Close() }
 		log.Info("sharing rate limits and the duplicate-send guard through Redis", "addr", ropt.Addr)
 	}
 	perRequest := cfg.ClientCredentials && cfg.Transport == "http" && !cfg.Sandbox
+	a.perRequest = perRequest
 	var all []tools.Tool
 	var names []string
 	var sources []tools.ContactSource
@@ -109,7 +125,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	}
 	a.mcp = tools.NewServer(tools.ServerOptions{
 		Name: "crm-mcp", Version: version, Tools: exposed, Prompts: prompts.Server(), Logger: log, CallTimeout: cfg.CallTimeout,
-		Observe: a.metrics.observeCall, Dedupe: store, Instructions: instructions(names, cfg.Sandbox),
+		Observe: a.metrics.observeCall, Dedupe: store, Redactor: a.redactor, Instructions: instructions(names, cfg.Sandbox),
 		Extra: []server.ServerOption{server.WithToolFilter(a.toolFilter)},
 	})
 	log.Info("crm-mcp ready", "version", version, "transport", cfg.Transport, "toolsets", names, "tools", len(exposed),
@@ -136,4 +152,12 @@ func instructions(vendors []string, sandbox bool) string {
 		s += " Sandbox: every vendor is an emulator with sample data; nothing reaches real customers."
 	}
 	return s
+}
+
+// redisLogger sends go-redis's own log lines through slog, so they follow
+// LOG_FORMAT and redaction instead of going raw to stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -13,9 +13,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/crm-mcp/crm-mcp/vendors"
-	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
 )
 
 // The HTTP face holds keys that can message a company's customers, so it
@@ -25,22 +23,28 @@ import (
 type headersKey struct{}
 
 // withRequestHeaders keeps the request's headers for the tool layer: the
-// caller's own vendor credentials and its X-MCP-* narrowing. It also sets
-// the tenant scope of the duplicate-send guard.
+// caller's own vendor credentials and its X-MCP-* narrowing.
 func withRequestHeaders(ctx context.Context, r *http.Request) context.Context {
-	h := r.Header.Clone()
-	ctx = context.WithValue(ctx, headersKey{}, h)
-	var creds []string
+	return context.WithValue(ctx, headersKey{}, r.Header.Clone())
+}
+
+// requestRedactor is the redactor of one request: the app's keys, plus, when
+// callers may bring their own vendor keys, the keys this request brought.
+// They are masked in this request's output only.
+func (a *app) requestRedactor(r *http.Request) *vendors.Redactor {
+	if !a.perRequest {
+		return a.redactor
+	}
+	var own []string
 	for _, name := range credentialHeaders() {
-		if s := h.Get(name); s != "" {
-			vendors.RegisterSecret(s)
-			creds = append(creds, name+"="+s)
+		if v := r.Header.Get(name); v != "" {
+			own = append(own, v)
 		}
 	}
-	if len(creds) > 0 {
-		ctx = tools.WithScope(ctx, ratelimit.Fingerprint(strings.Join(creds, "\x00")))
+	if len(own) == 0 {
+		return a.redactor
 	}
-	return ctx
+	return a.redactor.With(own...)
 }
 
 // credentialHeaders are every vendor's credential headers, in a fixed order.
@@ -105,6 +109,7 @@ func (a *app) guard(next http.Handler) http.Handler {
 			http.Error(w, "unauthorized: send Authorization: Bearer <token> (one of MCP_AUTH_TOKENS)", http.StatusUnauthorized)
 			return
 		}
+		r = r.WithContext(vendors.WithRedactor(r.Context(), a.requestRedactor(r)))
 		if r.Body != nil && a.cfg.MaxBodyBytes > 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 		}

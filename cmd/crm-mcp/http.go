@@ -17,12 +17,13 @@ import (
 func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) error) {
 	streamable := server.NewStreamableHTTPServer(a.mcp, server.WithStreamableHTTPLogger(a.log),
 		server.WithHTTPContextFunc(withRequestHeaders))
+	sessions := newSSESessions(a.cfg, a.log)
 	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second),
-		server.WithSSEContextFunc(withRequestHeaders))
+		server.WithSSEContextFunc(withRequestHeaders), server.WithSessionIDGenerator(sessions.newID))
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", streamable)
-	mux.Handle("/sse", sse.SSEHandler())
-	mux.Handle("/message", sse.MessageHandler())
+	mux.Handle("/mcp", a.checkNarrowing(streamable))
+	mux.Handle("/sse", a.checkNarrowing(sessions.stream(sse.SSEHandler())))
+	mux.Handle("/message", a.checkNarrowing(sessions.message(sse.MessageHandler())))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
@@ -54,10 +55,17 @@ func serveHTTP(ctx context.Context, a *app, addr string) error {
 	return a.serveListener(ctx, ln)
 }
 
+// serveListener serves on ln with the limits of listener.go: timeouts,
+// bounded headers and a cap on open connections.
 func (a *app) serveListener(ctx context.Context, ln net.Listener) error {
+	if err := a.cfg.checkLimits(); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	var ready atomic.Bool
 	h, closeStreams := a.handler(&ready)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := a.newServer(h)
+	ln = a.limitListener(ln, srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ready.Store(true)

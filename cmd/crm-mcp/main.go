@@ -13,8 +13,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -55,12 +58,22 @@ type Config struct {
 	ShutdownGrace     time.Duration `env:"CRM_MCP_SHUTDOWN_GRACE, default=25s"`
 	// SandboxUnlimited lifts the emulated vendors' limits (load tests only).
 	SandboxUnlimited bool `env:"CRM_MCP_SANDBOX_UNLIMITED"`
+
+	// Limits that keep hostile HTTP clients from exhausting file descriptors
+	// and memory (listener.go); each must be > 0.
+	IdleTimeout    time.Duration `env:"CRM_MCP_IDLE_TIMEOUT, default=2m"`
+	ReadTimeout    time.Duration `env:"CRM_MCP_READ_TIMEOUT, default=30s"`
+	MaxConnections int           `env:"CRM_MCP_MAX_CONNECTIONS, default=1024"`
+	// SSEWriteTimeout and SSEQueue bound an /sse client that stops reading
+	// (sessions.go). Not env vars: zero means 10 s and 64 events.
+	SSEWriteTimeout time.Duration
+	SSEQueue        int
 }
 
 // run is main without the process: testable, returns the exit code.
 func run(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cfg Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: env}); err != nil {
+	if err := processEnv(ctx, &cfg, env); err != nil {
 		fmt.Fprintln(stderr, "crm-mcp: configuration:", err)
 		return 2
 	}
@@ -74,6 +87,12 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Re
 	if showVersion {
 		fmt.Fprintln(stdout, "crm-mcp", version)
 		return 0
+	}
+	if errs := checkVendors(ctx, cfg, env); len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintln(stderr, "crm-mcp: configuration:", err)
+		}
+		return 2
 	}
 	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
@@ -103,8 +122,30 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Re
 	return 0
 }
 
-// parseFlags applies command-line flags over the env-derived cfg.
+// flagEnv maps each flag to the env var it overrides, so that errors name
+// both.
+var flagEnv = map[string]string{
+	"transport": "CRM_MCP_TRANSPORT", "addr": "CRM_MCP_ADDR", "sandbox": "CRM_MCP_SANDBOX", "toolsets": "CRM_MCP_TOOLSETS",
+	"read-only": "CRM_MCP_READ_ONLY", "call-timeout": "CRM_MCP_CALL_TIMEOUT", "insecure-no-auth": "CRM_MCP_INSECURE_NO_AUTH",
+}
+
+// setting names an env var for an error: "CRM_MCP_CALL_TIMEOUT
+// (--call-timeout)", or the env var alone when no flag sets it.
+func setting(env string) string {
+	for f, e := range flagEnv {
+		if e == env {
+			return env + " (--" + f + ")"
+		}
+	}
+	return env
+}
+
+// parseFlags applies command-line flags over the env-derived cfg and checks
+// the result, writing what is wrong to stderr.
 func parseFlags(cfg *Config, args []string, stderr io.Writer) (version bool, err error) {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
 	fs := flag.NewFlagSet("crm-mcp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, "stdio or http (sse is a synonym of http: /mcp, /sse and /healthz on one listener)")
@@ -112,7 +153,7 @@ func parseFlags(cfg *Config, args []string, stderr io.Writer) (version bool, err
 	fs.BoolVar(&cfg.Sandbox, "sandbox", cfg.Sandbox, "use in-process emulators of every vendor (no API keys needed)")
 	toolsets := fs.String("toolsets", strings.Join(cfg.Toolsets, ","), "comma-separated toolsets to expose (default all configured)")
 	fs.BoolVar(&cfg.ReadOnly, "read-only", cfg.ReadOnly, "expose only tools that change nothing")
-	fs.DurationVar(&cfg.CallTimeout, "call-timeout", cfg.CallTimeout, "deadline of one tool call")
+	fs.Var(durationFlag{&cfg.CallTimeout}, "call-timeout", "deadline of one tool call, limiter waits and retries included (e.g. 30s, 2m)")
 	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", cfg.InsecureNoAuth, "allow http on a non-loopback address without MCP_AUTH_TOKENS")
 	fs.BoolVar(&version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -122,17 +163,83 @@ func parseFlags(cfg *Config, args []string, stderr io.Writer) (version bool, err
 		fmt.Fprintf(stderr, "crm-mcp: unexpected argument %q\n", fs.Arg(0))
 		return false, errors.New("unexpected argument")
 	}
+	if version {
+		return true, nil
+	}
 	cfg.Toolsets = splitList(*toolsets)
 	if cfg.Transport == "sse" {
 		cfg.Transport = "http"
 	}
-	switch cfg.Transport {
+	if problems := cfg.check(); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "crm-mcp:", p)
+		}
+		return false, errors.New(problems[0])
+	}
+	return false, nil
+}
+
+// check reports, naming the env var and flag, every setting of c that
+// cannot work.
+func (c *Config) check() []string {
+	var problems []string
+	bad := func(env, format string, a ...any) {
+		problems = append(problems, setting(env)+": "+fmt.Sprintf(format, a...))
+	}
+	switch c.Transport {
 	case "stdio", "http":
 	default:
-		fmt.Fprintf(stderr, "crm-mcp: --transport (CRM_MCP_TRANSPORT) must be stdio or http, not %q\n", cfg.Transport)
-		return false, errors.New("bad transport")
+		bad("CRM_MCP_TRANSPORT", "%s is not a transport; use stdio or http (sse is a synonym of http)", quoteValue(c.Transport))
 	}
-	return version, nil
+	if problem := checkAddr(c.Addr); problem != "" {
+		bad("CRM_MCP_ADDR", "%s", problem)
+	}
+	if c.CallTimeout <= 0 {
+		bad("CRM_MCP_CALL_TIMEOUT", "%s is not a deadline; use a duration above 0, e.g. 30s or 2m", c.CallTimeout)
+	}
+	if c.ShutdownGrace <= 0 {
+		bad("CRM_MCP_SHUTDOWN_GRACE", "%s leaves in-flight calls no time; use a duration above 0, e.g. 25s", c.ShutdownGrace)
+	}
+	if c.MaxBodyBytes < 1 {
+		bad("CRM_MCP_MAX_BODY_BYTES", "%d bytes admits no request; use at least 1 (default 1048576)", c.MaxBodyBytes)
+	}
+	return problems
+}
+
+// checkAddr says what is wrong with a listen address: it must be host:port
+// (host may be empty for every interface) with a port 0-65535.
+func checkAddr(addr string) string {
+	const use = "; use host:port, e.g. 127.0.0.1:8080, or 0.0.0.0:8080 for every interface"
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return quoteValue(addr) + " is not host:port" + use
+	}
+	if strings.ContainsAny(host, " /") {
+		return quoteValue(addr) + " has no valid host" + use
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Sprintf("%s: the port must be a number from 0 to 65535, not %s", quoteValue(addr), quoteValue(port))
+	}
+	return ""
+}
+
+// durationFlag is a duration flag whose parse error says what is allowed.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New(badValue(reflect.TypeFor[time.Duration](), s, err))
+	}
+	*f.d = d
+	return nil
 }
 
 func splitList(s string) []string {

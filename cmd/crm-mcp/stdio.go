@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -19,10 +20,11 @@ import (
 // read are answered before the server stops: mcp-go would otherwise cancel
 // them at EOF and their results would be lost.
 func serveStdio(ctx context.Context, a *app, stdin io.Reader, stdout io.Writer) error {
-	t := &pending{ids: map[string]bool{}}
+	t := &pending{ids: map[string]bool{}, cancelled: map[string]bool{}}
 	in, out := t.reader(stdin, a.cfg.ShutdownGrace, a.log), &responseWriter{w: stdout, t: t}
 	s := server.NewStdioServer(a.mcp)
 	s.SetErrorLogger(slog.NewLogLogger(a.log.Handler(), slog.LevelError))
+	s.SetContextFunc(func(ctx context.Context) context.Context { return tools.WithNotifier(ctx, out.notify) })
 	err := s.Listen(ctx, in, out)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
@@ -30,15 +32,21 @@ func serveStdio(ctx context.Context, a *app, stdin io.Reader, stdout io.Writer) 
 	return err
 }
 
-// pending tracks the ids of requests read and not yet answered.
+// pending tracks the ids of requests read and not yet answered, and those
+// the client cancelled: a cancelled request gets no answer (the spec's
+// rule; mcp-go would still write one).
 type pending struct {
-	mu  sync.Mutex
-	ids map[string]bool
+	mu        sync.Mutex
+	ids       map[string]bool
+	cancelled map[string]bool
 }
 
 type rpcID struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
+	Params struct {
+		RequestID json.RawMessage `json:"requestId"`
+	} `json:"params"`
 }
 
 // reader copies stdin line by line, noting request ids; at EOF it waits
@@ -51,9 +59,14 @@ func (t *pending) reader(stdin io.Reader, grace time.Duration, log *slog.Logger)
 			line, err := br.ReadBytes('\n')
 			if len(line) > 0 {
 				var m rpcID
-				if json.Unmarshal(line, &m) == nil && m.Method != "" && len(m.ID) > 0 {
+				if json.Unmarshal(line, &m) == nil && m.Method != "" {
 					t.mu.Lock()
-					t.ids[string(m.ID)] = true
+					switch {
+					case len(m.ID) > 0:
+						t.ids[string(m.ID)] = true
+					case m.Method == "notifications/cancelled" && t.ids[string(m.Params.RequestID)]:
+						t.cancelled[string(m.Params.RequestID)] = true
+					}
 					t.mu.Unlock()
 				}
 				if _, werr := pw.Write(line); werr != nil {
@@ -95,23 +108,43 @@ type responseWriter struct {
 	buf []byte
 }
 
+// Write takes whole lines (mcp-go writes one message per call) and drops
+// the answer to a request the client cancelled.
 func (r *responseWriter) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n, err := r.w.Write(p)
-	r.buf = append(r.buf, p[:n]...)
+	r.buf = append(r.buf, p...)
 	for {
 		i := bytes.IndexByte(r.buf, '\n')
 		if i < 0 {
 			break
 		}
+		line := r.buf[:i+1]
 		var m rpcID
-		if json.Unmarshal(r.buf[:i], &m) == nil && m.Method == "" && len(m.ID) > 0 {
+		if json.Unmarshal(line, &m) == nil && m.Method == "" && len(m.ID) > 0 {
 			r.t.mu.Lock()
+			drop := r.t.cancelled[string(m.ID)]
 			delete(r.t.ids, string(m.ID))
+			delete(r.t.cancelled, string(m.ID))
 			r.t.mu.Unlock()
+			if drop {
+				r.buf = r.buf[i+1:]
+				continue
+			}
+		}
+		if _, err := r.w.Write(line); err != nil {
+			return 0, err
 		}
 		r.buf = r.buf[i+1:]
 	}
-	return n, err
+	return len(p), nil
+}
+
+// notify writes a notification at once, in order with the answers.
+func (r *responseWriter) notify(method string, params map[string]any) {
+	b, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
+	if err != nil {
+		return
+	}
+	_, _ = r.Write(append(b, '\n'))
 }

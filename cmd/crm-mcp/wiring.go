@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -28,7 +31,11 @@ type vendor interface {
 	credentials() []string
 	// envVars names every env var the vendor reads.
 	envVars() []string
-	// load reads the vendor's env vars; ok reports credentials present.
+	// check reads and checks the vendor's env vars (see checkVendors).
+	check(ctx context.Context, l envconfig.Lookuper, credentialsLater bool) error
+	// load reads and checks the vendor's env vars; ok reports credentials
+	// present. Settings without credentials pass here (they are fine with
+	// per-request credentials): checkVendors refuses them before build.
 	load(ctx context.Context, l envconfig.Lookuper) (ok bool, err error)
 	// tools builds the toolset on the env's credentials (when envOK) and,
 	// when perRequest is set, on credentials sent by the caller.
@@ -55,8 +62,29 @@ func allVendors() []vendor {
 	return out
 }
 
+// checkVendors checks every vendor's configuration before anything starts
+// and returns every problem found, each naming its env vars. A vendor with
+// some but not all of its credentials is an error, and so are settings
+// (base URL, plan, rate limit...) without credentials, unless credentials
+// come later: per request (CRM_MCP_CLIENT_CREDENTIALS over http), or not at
+// all (--sandbox ignores them).
+func checkVendors(ctx context.Context, cfg Config, env envconfig.Lookuper) []error {
+	later := cfg.Sandbox || cfg.ClientCredentials && cfg.Transport == "http"
+	var errs []error
+	for _, v := range allVendors() {
+		if err := v.check(ctx, env, later); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// vendorConfig is a vendor's configuration (vendors/<name>.Config): Check
+// says, naming env vars, what keeps it from working.
+type vendorConfig interface{ Check() error }
+
 // wiring implements vendor for a config type Cfg and a client type C.
-type wiring[Cfg any, C any] struct {
+type wiring[Cfg vendorConfig, C any] struct {
 	vendorName string
 	creds      []string                     // env vars that enable it, e.g. VIVRE_API_KEY
 	configured func(Cfg) bool               // credentials present
@@ -70,19 +98,61 @@ func (w *wiring[Cfg, C]) name() string          { return w.vendorName }
 func (w *wiring[Cfg, C]) envVars() []string     { var c Cfg; return envNames(reflect.TypeOf(c)) }
 func (w *wiring[Cfg, C]) credentials() []string { return w.creds }
 
-// config reads the vendor's configuration from l (nothing is kept between
+// parse reads the vendor's configuration from l (nothing is kept between
 // calls: every app, and every tenant, loads its own).
-func (w *wiring[Cfg, C]) config(ctx context.Context, l envconfig.Lookuper) (Cfg, bool, error) {
+func (w *wiring[Cfg, C]) parse(ctx context.Context, l envconfig.Lookuper) (Cfg, error) {
 	var cfg Cfg
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: l}); err != nil {
-		return cfg, false, fmt.Errorf("%s configuration: %w", w.vendorName, err)
+	if err := processEnv(ctx, &cfg, l); err != nil {
+		return cfg, fmt.Errorf("%s: %w", w.vendorName, err)
+	}
+	if err := refuseExplicitZero(&cfg, l); err != nil {
+		return cfg, fmt.Errorf("%s: %w", w.vendorName, err)
+	}
+	return cfg, nil
+}
+
+// config reads and checks the vendor's configuration from l.
+func (w *wiring[Cfg, C]) config(ctx context.Context, l envconfig.Lookuper) (Cfg, bool, error) {
+	cfg, err := w.parse(ctx, l)
+	if err != nil {
+		return cfg, false, err
+	}
+	if err := cfg.Check(); err != nil {
+		return cfg, false, fmt.Errorf("%s: %w", w.vendorName, err)
 	}
 	return cfg, w.configured(cfg), nil
 }
 
+// check reads and checks the vendor's configuration from l. With
+// credentialsLater and none of the credentials in l, the other settings
+// are checked as though the credentials were there.
+func (w *wiring[Cfg, C]) check(ctx context.Context, l envconfig.Lookuper, credentialsLater bool) error {
+	if credentialsLater && !w.anyCredential(l) {
+		stand := map[string]string{}
+		for _, name := range w.creds {
+			stand[name] = "credential-to-come"
+		}
+		l = envconfig.MultiLookuper(envconfig.MapLookuper(stand), l)
+	}
+	_, _, err := w.config(ctx, l)
+	return err
+}
+
+func (w *wiring[Cfg, C]) anyCredential(l envconfig.Lookuper) bool {
+	for _, name := range w.creds {
+		if _, ok := (unsetIfBlank{l}).Lookup(name); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (w *wiring[Cfg, C]) load(ctx context.Context, l envconfig.Lookuper) (bool, error) {
-	_, ok, err := w.config(ctx, l)
-	return ok, err
+	if err := w.check(ctx, l, true); err != nil {
+		return false, err
+	}
+	cfg, err := w.parse(ctx, l)
+	return err == nil && w.configured(cfg), err
 }
 
 func (w *wiring[Cfg, C]) tools(ctx context.Context, o vendors.Options, env envconfig.Lookuper, envOK, perRequest bool) ([]tools.Tool, tools.ContactSource) {
@@ -203,6 +273,89 @@ func envNames(t reflect.Type) []string {
 		}
 	}
 	return out
+}
+
+// unsetIfBlank reads a blank value as not set, so that the default applies
+// and an empty placeholder ("VIVRE_API_KEY": "" in a client's config file)
+// enables nothing.
+type unsetIfBlank struct{ l envconfig.Lookuper }
+
+func (u unsetIfBlank) Lookup(key string) (string, bool) {
+	v, ok := u.l.Lookup(key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return "", false
+	}
+	return v, true
+}
+
+// processEnv fills target, a pointer to a struct with env tags (the
+// server's Config or a vendor's), from l: blank values are not set, and
+// go-envconfig's errors, which name the Go field ("CallTimeout: time:
+// invalid duration"), are rewritten to name the env var, its flag, the
+// value and what is allowed.
+func processEnv(ctx context.Context, target any, l envconfig.Lookuper) error {
+	l = unsetIfBlank{l}
+	err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: target, Lookuper: l})
+	if err == nil {
+		return nil
+	}
+	// go-envconfig says "<Field>: <parse error>" for the first bad field.
+	field, _, _ := strings.Cut(err.Error(), ":")
+	f, ok := reflect.TypeOf(target).Elem().FieldByName(field)
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	if name = strings.TrimSpace(name); !ok || name == "" {
+		return err
+	}
+	raw, _ := l.Lookup(name)
+	return fmt.Errorf("%s: %s", setting(name), badValue(f.Type, raw, err))
+}
+
+// badValue says why raw is not a value of type t, and what is.
+func badValue(t reflect.Type, raw string, err error) string {
+	q := quoteValue(raw)
+	switch k := t.Kind(); {
+	case t == reflect.TypeFor[time.Duration]():
+		return q + " is not a duration; use e.g. 30s or 2m"
+	case k == reflect.Bool:
+		return q + " is not true or false"
+	case k >= reflect.Int && k <= reflect.Uint64:
+		if errors.Is(err, strconv.ErrRange) {
+			return q + " is out of range"
+		}
+		return q + " is not a whole number; use digits, e.g. 100"
+	case k == reflect.Float32 || k == reflect.Float64:
+		return q + " is not a number"
+	}
+	_, why, _ := strings.Cut(err.Error(), ": ")
+	return q + " is not allowed: " + why
+}
+
+// quoteValue quotes a configuration value for an error, cut short.
+func quoteValue(s string) string {
+	if r := []rune(s); len(r) > 64 {
+		s = string(r[:64]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// refuseExplicitZero: in a vendor's configuration a number without a
+// default reads 0 as "not set" (VIVRE_RATE_LIMIT=0 would follow the plan,
+// VIXIEES_LIMIT_PER_HOUR=0 the licences), so an explicit 0 is refused rather
+// than silently ignored.
+func refuseExplicitZero(target any, l envconfig.Lookuper) error {
+	v := reflect.ValueOf(target).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("env"), ",")
+		k := f.Type.Kind()
+		if name == "" || strings.Contains(opts, "default=") || k < reflect.Int || k > reflect.Float64 || !v.Field(i).IsZero() {
+			continue
+		}
+		if raw, ok := (unsetIfBlank{l}).Lookup(name); ok {
+			return fmt.Errorf("%s: %s would mean not set; give a number of at least 1, or leave it unset for the default", name, quoteValue(raw))
+		}
+	}
+	return nil
 }
 
 // orUnlimited is n, or -1 (the emulators' "no limit") for load tests.

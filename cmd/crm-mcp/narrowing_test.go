@@ -1,0 +1,72 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+)
+
+// A narrowing header the server does not understand is an error, never
+// "no narrowing": X-MCP-Read-Only: yes once left every write tool on.
+func TestUnknownNarrowingHeadersAre400(t *testing.T) {
+	base := startHTTP(t)
+	for _, c := range []struct {
+		header, value string
+		want          int
+		says          []string
+	}{
+		{"X-MCP-Read-Only", "yes", 400, []string{"X-MCP-Read-Only", "true, false, 1 or 0", `"yes"`}},
+		{"X-MCP-Read-Only", "on", 400, []string{"X-MCP-Read-Only"}},
+		{"X-MCP-Read-Only", "t", 400, []string{"X-MCP-Read-Only"}},
+		{"X-MCP-Toolsets", "vivre,nosuch", 400, []string{"X-MCP-Toolsets", `"nosuch"`, "crm", "vivre"}},
+		{"X-MCP-Read-Only", "TRUE", 200, nil},
+		{"X-MCP-Read-Only", "0", 200, nil},
+		{"X-MCP-Toolsets", "Vivre, crm", 200, nil},
+	} {
+		for _, path := range []string{"/mcp", "/message?sessionId=x"} {
+			req, _ := http.NewRequest("POST", base+path, strings.NewReader(initMessage(1)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set(c.header, c.value)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if path != "/mcp" && c.want != 400 {
+				continue // no such session: only the 400 is of interest
+			}
+			if resp.StatusCode != c.want {
+				t.Errorf("POST %s with %s: %s: %d, want %d (%s)", path, c.header, c.value, resp.StatusCode, c.want, body)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(string(body), s) {
+					t.Errorf("POST %s with %s: %s: the error does not say %s: %s", path, c.header, c.value, s, body)
+				}
+			}
+		}
+	}
+}
+
+// Every case of true means read-only, not only those strconv.ParseBool knows.
+func TestReadOnlyHeaderInAnyCase(t *testing.T) {
+	base := startHTTP(t)
+	for _, v := range []string{"true", "TRUE", "tRuE", "1"} {
+		c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{"X-MCP-Read-Only": v}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		initialize(t, c)
+		names := toolNames(t, c)
+		_ = c.Close()
+		if slices.Contains(names, "vivre_create_contact") || !slices.Contains(names, "vivre_get_contact") {
+			t.Errorf("X-MCP-Read-Only: %s lists %d tools, write tools included: %v", v, len(names), slices.Contains(names, "vivre_create_contact"))
+		}
+	}
+}

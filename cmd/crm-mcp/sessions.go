@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// Legacy SSE (/sse + /message) as mcp-go serves it trusts whoever knows a
+// session id, and blocks on a client that stops reading: its handler
+// goroutine sits in Write with no deadline, its 100-event queue fills, and
+// then every POSTed call parks a goroutine holding its response until the
+// stream ends (notifications beyond its 100-slot channel are dropped). So
+// the wrappers here bind each session to the identity that opened it, and
+// put a bounded queue and a per-write deadline between mcp-go and the
+// connection: a client that does not keep up loses its session.
+
+var (
+	errQueueFull    = errors.New("SSE client is not reading: its outbound queue is full")
+	errStreamClosed = errors.New("SSE stream closed")
+)
+
+// sseSessions maps live session ids to who opened them. An entry lives as
+// long as its /sse handler, so the map is bounded by open connections.
+type sseSessions struct {
+	log          *slog.Logger
+	writeTimeout time.Duration
+	queue        int
+	mu           sync.Mutex
+	m            map[string]*sseEntry
+}
+
+type sseEntry struct {
+	identity [32]byte
+	stream   *sseStream
+}
+
+type sseEntryKey struct{}
+
+func newSSESessions(cfg Config, log *slog.Logger) *sseSessions {
+	s := &sseSessions{log: log, writeTimeout: cfg.SSEWriteTimeout, queue: cfg.SSEQueue, m: map[string]*sseEntry{}}
+	if s.writeTimeout <= 0 {
+		s.writeTimeout = 10 * time.Second
+	}
+	if s.queue <= 0 {
+		s.queue = 64
+	}
+	return s
+}
+
+// identity is a SHA-256 of the bearer token and the per-request vendor
+// credentials: enough to compare callers, nothing worth stealing.
+func identity(r *http.Request) [32]byte {
+	h := sha256.New()
+	for _, name := range append([]string{"Authorization"}, credentialHeaders()...) {
+		h.Write([]byte(name + "\x00"))
+		for _, v := range r.Header.Values(name) {
+			h.Write([]byte(v + "\x00"))
+		}
+		h.Write([]byte{'\n'})
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// newID is mcp-go's session id generator: called inside the /sse handler
+// below, it names the session and records who opened it.
+func (s *sseSessions) newID(ctx context.Context, _ *http.Request) (string, error) {
+	e, ok := ctx.Value(sseEntryKey{}).(*sseEntry)
+	if !ok {
+		return "", errors.New("SSE session outside its stream handler")
+	}
+	id := rand.Text()
+	s.mu.Lock()
+	s.m[id] = e
+	s.mu.Unlock()
+	context.AfterFunc(ctx, func() { s.mu.Lock(); delete(s.m, id); s.mu.Unlock() })
+	return id, nil
+}
+
+// stream wraps mcp-go's /sse handler.
+func (s *sseSessions) stream(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel() // also forgets the session (newID's AfterFunc)
+		st := &sseStream{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout,
+			queue: make(chan []byte, s.queue), stop: cancel, ended: make(chan struct{})}
+		defer st.end()
+		e := &sseEntry{identity: identity(r), stream: st}
+		next.ServeHTTP(st, r.WithContext(context.WithValue(ctx, sseEntryKey{}, e)))
+		switch err := st.failure(); {
+		case errors.Is(err, errQueueFull) || errors.Is(err, os.ErrDeadlineExceeded):
+			s.log.Warn("dropped an SSE session: the client is not reading its stream", "reason", err.Error(), "remote", r.RemoteAddr)
+		case err != nil:
+			s.log.Debug("SSE stream ended", "reason", err.Error(), "remote", r.RemoteAddr)
+		}
+	})
+}
+
+// message wraps mcp-go's /message handler: only the identity that opened
+// a session may post to it, and not once its stream has failed.
+func (s *sseSessions) message(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		e := s.m[r.URL.Query().Get("sessionId")]
+		s.mu.Unlock()
+		caller := identity(r)
+		switch {
+		case e == nil || e.stream.failure() != nil:
+			http.Error(w, "not found: no open SSE session with this sessionId; open /sse again", http.StatusNotFound)
+		case subtle.ConstantTimeCompare(e.identity[:], caller[:]) != 1:
+			http.Error(w, "forbidden: this SSE session was opened with other credentials", http.StatusForbidden)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// sseStream is the ResponseWriter mcp-go's SSE handler writes to. Until the
+// stream is established (headers, the endpoint event) it writes through;
+// after that, Write only queues, and one goroutine writes the queue to the
+// connection, each write under a deadline. mcp-go's loop thus never
+// blocks on a slow client, and a full queue or a timed-out write ends the
+// stream, which ends the session and releases everything waiting on it.
+type sseStream struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	queue   chan []byte
+	stop    context.CancelFunc // ends mcp-go's handler, hence the session
+
+	mu      sync.Mutex
+	started bool  // the writer goroutine runs
+	err     error // why the stream ended
+	ended   chan struct{}
+	wg      sync.WaitGroup
+}
+
+func (s *sseStream) Header() http.Header { return s.w.Header() }
+
+func (s *sseStream) WriteHeader(code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		s.w.WriteHeader(code)
+	}
+}
+
+func (s *sseStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	if !s.started {
+		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil {
+			return 0, err
+		}
+		return s.w.Write(p)
+	}
+	select {
+	case s.queue <- append([]byte(nil), p...):
+		return len(p), nil
+	default:
+		s.failLocked(errQueueFull)
+		return 0, errQueueFull
+	}
+}
+
+// Flush: mcp-go flushes after the endpoint event; from then on the stream
+// runs through the queue.
+func (s *sseStream) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.err != nil {
+		return
+	}
+	if err := s.rc.Flush(); err != nil {
+		s.failLocked(err)
+		return
+	}
+	s.started = true
+	s.wg.Add(1)
+	go s.writeLoop()
+}
+
+func (s *sseStream) writeLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case p := <-s.queue:
+			err := s.arm()
+			if err == nil {
+				_, err = s.w.Write(p)
+			}
+			if err == nil {
+				err = s.rc.Flush()
+			}
+			if err != nil {
+				s.fail(err)
+				return
+			}
+		case <-s.ended:
+			return
+		}
+	}
+}
+
+// arm sets the deadline of the next write, unless the stream has ended:
+// under the lock, so end's "deadline now" cannot be overwritten.
+func (s *sseStream) arm() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	return s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+}
+
+func (s *sseStream) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failLocked(err)
+}
+
+func (s *sseStream) failLocked(err error) {
+	if s.err == nil {
+		s.err = err
+		s.stop()
+	}
+}
+
+func (s *sseStream) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// end runs when mcp-go's handler has returned: it stops the writer (cutting
+// short a write stuck on the client) before the ResponseWriter goes away,
+// and clears the deadline in case net/http reuses the connection.
+func (s *sseStream) end() {
+	s.fail(errStreamClosed)
+	close(s.ended)
+	_ = s.rc.SetWriteDeadline(time.Now())
+	s.wg.Wait()
+	_ = s.rc.SetWriteDeadline(time.Time{})
+}
