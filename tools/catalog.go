@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/mark3labs/mcp-go/mcp"
-	"slices"
 	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // Catalog is every tool crm-mcp has, built without clients: for listing,
 // linting, the schema snapshots and the README table. (Handlers built this
 // way must not be called.)
 func Catalog() []Tool {
-	return slices.Concat(Vivre(nil), Ralivi(nil), Vixiees(nil), Qyvo(nil), Nexvio(nil), CRM(nil))
+	var all []Tool
+	for _, v := range Vendors() {
+		all = append(all, v.Catalog()...)
+	}
+	return append(all, CRM(nil)...)
 }
 
 // ListBytes is the size of the tools/list result for ts: what an agent

@@ -184,12 +184,12 @@ func VivreContacts(c Clients[*vivre.Client]) ContactSource {
 		if err != nil {
 			return nil, "", err
 		}
-		page, err := cl.ListContacts(ctx, vivre.ListContactsParams{Search: q, Limit: limit})
+		page, err := cl.ListContacts(ctx, vivre.ContactFilter{Search: q}, vendors.PageRequest{Limit: limit})
 		if err != nil {
 			return nil, "", err
 		}
-		out := make([]CRMContact, 0, len(page.Data))
-		for _, x := range page.Data {
+		out := make([]CRMContact, 0, len(page.Items))
+		for _, x := range page.Items {
 			out = append(out, CRMContact{Vendor: vivre.Name, ID: x.ID, Name: x.Name, Email: x.Email, Company: x.Company, UpdatedAt: stamp(x.CreatedAt)})
 		}
 		return out, "", nil
@@ -204,29 +204,28 @@ func NexvioContacts(c Clients[*nexvio.Client]) ContactSource {
 		if err != nil {
 			return nil, "", err
 		}
-		p := nexvio.ListContactsParams{Search: q, Limit: limit}
+		f, r := nexvio.ContactFilter{Search: q}, vendors.PageRequest{Limit: limit}
 		if isPhone(q) {
-			p = nexvio.ListContactsParams{Limit: 500}
+			f, r = nexvio.ContactFilter{}, vendors.PageRequest{Limit: nexvio.MaxContactsLimit}
 		}
 		var out []CRMContact
 		for range scanPages {
-			page, err := cl.ListContacts(ctx, p)
+			page, err := cl.ListContacts(ctx, f, r)
 			if err != nil {
 				return out, "", err
 			}
-			for _, x := range page.Contacts {
-				if p.Search == "" && !matches(q, x.Phone) || len(out) >= limit {
+			for _, x := range page.Items {
+				if f.Search == "" && !matches(q, x.Phone) || len(out) >= limit {
 					continue
 				}
 				company, _ := x.Metadata["company"].(string)
 				out = append(out, CRMContact{Vendor: nexvio.Name, ID: x.ID, Name: x.Name, Email: x.Email, Phone: x.Phone, Company: company, UpdatedAt: stamp(x.UpdatedAt)})
 			}
-			if p.Search != "" || p.Offset+len(page.Contacts) >= page.Total || len(page.Contacts) == 0 {
+			if r.Cursor = page.Next; f.Search != "" || r.Cursor == "" {
 				return out, "", nil
 			}
-			p.Offset += len(page.Contacts)
 		}
-		return out, fmt.Sprintf("Nexvio cannot search phones: only the newest %d contacts were scanned", scanPages*500), nil
+		return out, fmt.Sprintf("Nexvio cannot search phones: only the newest %d contacts were scanned", scanPages*nexvio.MaxContactsLimit), nil
 	}}
 }
 
@@ -237,12 +236,12 @@ func QyvoContacts(c Clients[*qyvo.Client]) ContactSource {
 		if err != nil {
 			return nil, "", err
 		}
-		page, err := cl.SearchContacts(ctx, qyvo.Search{Query: q, PerPage: min(limit, 100)})
+		page, err := cl.SearchContacts(ctx, qyvo.Search{Query: q}, vendors.PageRequest{Limit: min(limit, qyvo.MaxPerPage)})
 		if err != nil {
 			return nil, "", err
 		}
-		out := make([]CRMContact, 0, len(page.Data))
-		for _, x := range page.Data {
+		out := make([]CRMContact, 0, len(page.Items))
+		for _, x := range page.Items {
 			out = append(out, CRMContact{Vendor: qyvo.Name, ID: x.ID, Name: x.Name, Email: x.Email, Phone: x.Phone, UpdatedAt: stamp(x.UpdatedAt)})
 		}
 		return out, "", nil
@@ -259,20 +258,20 @@ func RaliviContacts(c Clients[*ralivi.Client]) ContactSource {
 		var out []CRMContact
 		cursor := ""
 		for range scanPages {
-			page, err := cl.ListContacts(ctx, ralivi.PageParams{Limit: 100, Cursor: cursor})
+			page, err := cl.ListContacts(ctx, vendors.PageRequest{Limit: ralivi.MaxLimit, Cursor: cursor})
 			if err != nil {
 				return out, "", err
 			}
-			for _, x := range page.Data {
+			for _, x := range page.Items {
 				if matches(q, x.Name, x.Email, x.Phone, x.Company) && len(out) < limit {
 					out = append(out, CRMContact{Vendor: ralivi.Name, ID: x.ID, Name: x.Name, Email: x.Email, Phone: x.Phone, Company: x.Company, UpdatedAt: x.UpdatedAt})
 				}
 			}
-			if cursor = page.NextCursor; cursor == "" {
+			if cursor = page.Next; cursor == "" {
 				return out, "", nil
 			}
 		}
-		return out, fmt.Sprintf("Ralivi has no search: only the newest %d contacts were scanned; use ralivi_list_contacts for the rest", scanPages*100), nil
+		return out, fmt.Sprintf("Ralivi has no search: only the newest %d contacts were scanned; use ralivi_list_contacts for the rest", scanPages*ralivi.MaxLimit), nil
 	}}
 }
 
@@ -284,20 +283,21 @@ func VixieesContacts(c Clients[*vixiees.Client]) ContactSource {
 			return nil, "", err
 		}
 		var out []CRMContact
-		for p := 1; p <= scanPages; p++ {
-			page, err := cl.ListContacts(ctx, vixiees.ListParams{Page: p, Limit: 1000})
+		r := vendors.PageRequest{Limit: vixiees.MaxLimit}
+		for range scanPages {
+			page, err := cl.ListContacts(ctx, r, vixiees.Filter{})
 			if err != nil {
 				return out, "", err
 			}
-			for _, x := range page.Data {
+			for _, x := range page.Items {
 				if matches(q, x.Name, x.Email, x.Phone) && len(out) < limit {
 					out = append(out, CRMContact{Vendor: vixiees.Name, ID: x.ID, Name: x.Name, Email: x.Email, Phone: x.Phone, UpdatedAt: stamp(x.UpdatedAt)})
 				}
 			}
-			if p*1000 >= page.Total || len(page.Data) == 0 {
+			if r.Cursor = page.Next; r.Cursor == "" {
 				return out, "", nil
 			}
 		}
-		return out, fmt.Sprintf("Vixiees has no search: only the first %d contacts were scanned; use vixiees_list_contacts for the rest", scanPages*1000), nil
+		return out, fmt.Sprintf("Vixiees has no search: only the first %d contacts were scanned; use vixiees_list_contacts for the rest", scanPages*vixiees.MaxLimit), nil
 	}}
 }

@@ -16,14 +16,10 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/sethvargo/go-envconfig"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
-	"github.com/crm-mcp/crm-mcp/vendors/nexvio"
-	"github.com/crm-mcp/crm-mcp/vendors/qyvo"
-	"github.com/crm-mcp/crm-mcp/vendors/ralivi"
-	"github.com/crm-mcp/crm-mcp/vendors/vivre"
-	"github.com/crm-mcp/crm-mcp/vendors/vixiees"
 )
 
 // fuzzVendor answers every vendor request with the status and body the
@@ -49,17 +45,21 @@ func (f *fuzzVendor) RoundTrip(r *http.Request) (*http.Response, error) {
 		Body: io.NopCloser(bytes.NewReader(f.body)), Request: r}, nil
 }
 
-// fuzzTools is every toolset, the crm tools included, over clients that reach fv.
+// fuzzTools is every vendor of the registry, and the crm tools, over
+// clients that reach fv.
 func fuzzTools(fv *fuzzVendor) []Tool {
 	o := vendors.Options{HTTP: &http.Client{Transport: fv}, Retry: vendors.Retry{Attempts: 1}}
-	const base = "http://vendor.fuzz.invalid"
-	vi := Static(vivre.New(vivre.Config{APIKey: "fuzz-key-1", WorkspaceID: "ws", BaseURL: base}, o))
-	ra := Static(ralivi.New(ralivi.Config{APIKey: "fuzz-key-2", BaseURL: base}, o))
-	vx := Static(vixiees.New(vixiees.Config{APIKey: "fuzz-key-3", Licenses: 1, BaseURL: base}, o))
-	qy := Static(qyvo.New(qyvo.Config{APIToken: "fuzz-key-4", BaseURL: base}, o))
-	nx := Static(nexvio.New(nexvio.Config{APIKey: "fuzz-key-5", BaseURL: base}, o))
-	return slices.Concat(Vivre(vi), Ralivi(ra), Vixiees(vx), Qyvo(qy), Nexvio(nx),
-		CRM([]ContactSource{VivreContacts(vi), RaliviContacts(ra), VixieesContacts(vx), QyvoContacts(qy), NexvioContacts(nx)}))
+	var all []Tool
+	var sources []ContactSource
+	for i, v := range Vendors() {
+		env := map[string]string{strings.ToUpper(v.Name()) + "_BASE_URL": "http://vendor.fuzz.invalid"}
+		for _, c := range v.Credentials() {
+			env[c] = fmt.Sprintf("fuzz-%s-%d", strings.ToLower(c), i)
+		}
+		set := v.Build(context.Background(), o, envconfig.MapLookuper(env), true, false)
+		all, sources = append(all, set.Tools...), append(sources, set.Contacts)
+	}
+	return append(all, CRM(sources)...)
 }
 
 // fuzzHarness serves the tools through the server's JSON-RPC handling.

@@ -2,7 +2,10 @@ package tools
 
 import (
 	"context"
+	"net/http"
 	"time"
+
+	"github.com/crm-mcp/crm-mcp/vendors/nexvio/nexviotest"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/nexvio"
@@ -80,19 +83,13 @@ func nexvioListContacts(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_list_contacts", "List Nexvio contacts",
 		"List contacts collected by Nexvio chatbots, newest first unless sorted otherwise; filter by chatbot or text. Returns contacts, total and next_cursor.",
 		Read, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioListContactsIn) (nexvioContactList, error) {
-			offset, err := vendors.ParseOffsetCursor(nexvio.Name, in.Cursor)
+			page, err := cl.ListContacts(ctx, nexvio.ContactFilter{ChatbotID: in.ChatbotID, Search: in.Search,
+				SortBy: nexvioSortBy[in.SortBy], SortOrder: in.SortOrder}, vendors.PageRequest{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {
 				return nexvioContactList{}, err
 			}
-			limit := orDefault(in.Limit, nexvio.DefaultContactsLimit)
-			page, err := cl.ListContacts(ctx, nexvio.ListContactsParams{ChatbotID: in.ChatbotID, Search: in.Search,
-				SortBy: nexvioSortBy[in.SortBy], SortOrder: in.SortOrder, Limit: limit, Offset: offset})
-			if err != nil {
-				return nexvioContactList{}, err
-			}
-			out := nexvioContactList{Contacts: make([]nexvioContact, len(page.Contacts)), Total: page.Total,
-				NextCursor: vendors.NextOffset(offset, len(page.Contacts), limit, page.Total)}
-			for i, ct := range page.Contacts {
+			out := nexvioContactList{Contacts: make([]nexvioContact, len(page.Items)), Total: page.Total, NextCursor: page.Next}
+			for i, ct := range page.Items {
 				out.Contacts[i] = nexvioContactOut(ct)
 			}
 			return out, nil
@@ -231,20 +228,29 @@ func nexvioListConversations(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_list_conversations", "List a Nexvio contact's conversations",
 		"List a Nexvio contact's chatbot conversations, most recent first, each with message count and a summary. Returns conversations, total and next_cursor.",
 		Read, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioListConversationsIn) (nexvioConversationList, error) {
-			offset, err := vendors.ParseOffsetCursor(nexvio.Name, in.Cursor)
+			page, err := cl.ListConversations(ctx, in.ContactID, vendors.PageRequest{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {
 				return nexvioConversationList{}, err
 			}
-			limit := orDefault(in.Limit, nexvio.DefaultConversationsLimit)
-			page, err := cl.ListConversations(ctx, in.ContactID, limit, offset)
-			if err != nil {
-				return nexvioConversationList{}, err
-			}
-			out := nexvioConversationList{Conversations: make([]nexvioConversation, len(page.Conversations)), Total: page.Total,
-				NextCursor: vendors.NextOffset(offset, len(page.Conversations), limit, page.Total)}
-			for i, v := range page.Conversations {
+			out := nexvioConversationList{Conversations: make([]nexvioConversation, len(page.Items)), Total: page.Total, NextCursor: page.Next}
+			for i, v := range page.Items {
 				out.Conversations[i] = nexvioConversation(v)
 			}
 			return out, nil
 		}))
+}
+
+// nexvioVendor is Nexvio's entry in the vendor registry (Vendors).
+var nexvioVendor = &Def[nexvio.Config, *nexvio.Client]{
+	VendorName: nexvio.Name,
+	Creds:      []string{"NEXVIO_API_KEY"},
+	Ready:      nexvio.Config.Configured,
+	Client:     nexvio.New,
+	Tools:      Nexvio,
+	Contacts:   NexvioContacts,
+	Emulate: func(unlimited bool) (http.Handler, nexvio.Config) {
+		// The sandbox keeps the documented 100 requests/min: enough for a demo.
+		return nexviotest.New(nexviotest.Options{RatePerMinute: OrUnlimited(unlimited, 0)}), nexvio.Config{APIKey: nexviotest.APIKey,
+			BaseURL: SandboxURL(nexvio.Name), RateLimit: nexvio.DefaultRateLimit}
+	},
 }

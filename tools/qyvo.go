@@ -2,8 +2,9 @@ package tools
 
 import (
 	"context"
-	"strconv"
-	"strings"
+	"net/http"
+
+	"github.com/crm-mcp/crm-mcp/vendors/qyvo/qyvotest"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/qyvo"
@@ -59,11 +60,11 @@ func qyvoListRecent(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_list_recent", "Recent Qyvo events",
 		"List the newest events of one Qyvo feed (at most the 100 newest, newest first), e.g. inbound WhatsApp messages to answer.",
 		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoListRecentIn) (qyvoRecent, error) {
-			evs, err := cl.Recent(ctx, in.Event)
+			p, err := cl.Recent(ctx, in.Event, vendors.PageRequest{Limit: orDefault(in.Limit, 25)})
 			if err != nil {
 				return qyvoRecent{}, err
 			}
-			return qyvoRecent{Event: in.Event, Events: evs[:min(len(evs), orDefault(in.Limit, 25))]}, nil
+			return qyvoRecent{Event: in.Event, Events: p.Items}, nil
 		}))
 }
 
@@ -194,36 +195,13 @@ func qyvoSearchContacts(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_search_contacts", "Search Qyvo contacts",
 		"Search WhatsApp contacts by text, tag or email, newest first; no filter lists all. Returns contacts, total and next_cursor.",
 		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSearchIn) (qyvoContactList, error) {
-			page, perPage, err := qyvoParsePage(in.Cursor, orDefault(in.Limit, 20))
+			p, err := cl.SearchContacts(ctx, qyvo.Search{Query: in.Query, Tag: in.Tag, Email: in.Email},
+				vendors.PageRequest{Limit: orDefault(in.Limit, 20), Cursor: in.Cursor})
 			if err != nil {
 				return qyvoContactList{}, err
 			}
-			p, err := cl.SearchContacts(ctx, qyvo.Search{Query: in.Query, Tag: in.Tag, Email: in.Email, Page: page, PerPage: perPage})
-			if err != nil {
-				return qyvoContactList{}, err
-			}
-			out := qyvoContactList{Contacts: nonNil(p.Data), Total: p.Meta.Total}
-			if len(p.Data) > 0 && p.Meta.CurrentPage < p.Meta.LastPage {
-				out.NextCursor = vendors.Cursor("page", strconv.Itoa(page+1)+":"+strconv.Itoa(perPage))
-			}
-			return out, nil
+			return qyvoContactList{Contacts: p.Items, Total: p.Total, NextCursor: p.Next}, nil
 		}))
-}
-
-// qyvoParsePage reads "<page>:<per_page>" from a cursor: the page size of
-// the first page is kept, so a changed limit cannot skip or repeat records.
-func qyvoParsePage(cursor string, limit int) (page, perPage int, err error) {
-	v, err := vendors.ParseCursor(qyvo.Name, "page", cursor)
-	if err != nil || v == "" {
-		return 1, limit, err
-	}
-	p, pp, _ := strings.Cut(v, ":")
-	page, err1 := strconv.Atoi(p)
-	perPage, err2 := strconv.Atoi(pp)
-	if err1 != nil || err2 != nil || page < 1 || perPage < 1 || perPage > qyvo.MaxPerPage {
-		return 0, 0, vendors.Invalid(qyvo.Name, "cursor", "not a cursor returned by this tool; omit it to start at the first page")
-	}
-	return page, perPage, nil
 }
 
 type qyvoTagIn struct {
@@ -348,4 +326,20 @@ func qyvoGetFlow(c Clients[*qyvo.Client]) Tool {
 		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoFlowIn) (*qyvo.Flow, error) {
 			return cl.GetFlow(ctx, in.FlowID)
 		}))
+}
+
+// qyvoVendor is Qyvo's entry in the vendor registry (Vendors).
+var qyvoVendor = &Def[qyvo.Config, *qyvo.Client]{
+	VendorName: qyvo.Name,
+	Creds:      []string{"QYVO_API_TOKEN"},
+	Ready:      qyvo.Config.Configured,
+	Client:     qyvo.New,
+	Tools:      Qyvo,
+	Contacts:   QyvoContacts,
+	Emulate: func(unlimited bool) (http.Handler, qyvo.Config) {
+		// The assumed 60/min is kept: the client's limiter paces a demo
+		// instead of letting the emulator answer 429.
+		return qyvotest.New(qyvotest.Options{RatePerMinute: OrUnlimited(unlimited, 0)}), qyvo.Config{APIToken: qyvotest.APIToken,
+			BaseURL: SandboxURL(qyvo.Name), RateLimit: qyvotest.DefaultRatePerMinute}
+	},
 }

@@ -234,7 +234,7 @@ func TestQyvoBadInputNamesTheField(t *testing.T) {
 		{"qyvo_list_recent", map[string]any{"event": "deal_won"}, "event"},
 		{"qyvo_search_contacts", map[string]any{"limit": 101}, "limit"},
 		{"qyvo_search_contacts", map[string]any{"cursor": "made-up"}, "cursor"},
-		{"qyvo_search_contacts", map[string]any{"cursor": vendors.Cursor("page", "2:500")}, "cursor"},
+		{"qyvo_search_contacts", map[string]any{"cursor": vendors.Cursor("page", vendors.Fields("2", "500"))}, "cursor"},
 	}
 	if got := m.rejectAll(local, srv.TotalHits); got != 0 {
 		t.Fatalf("%d requests reached the vendor; schema errors must be caught before sending", got)

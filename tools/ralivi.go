@@ -2,6 +2,9 @@ package tools
 
 import (
 	"context"
+	"net/http"
+
+	"github.com/crm-mcp/crm-mcp/vendors/ralivi/ralivitest"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/ralivi"
@@ -91,40 +94,26 @@ type raliviPage struct {
 	Cursor string `json:"cursor,omitempty"`
 }
 
-// params unwraps our cursor into Ralivi's nextCursor.
-func (p raliviPage) params() (ralivi.PageParams, error) {
-	cur, err := vendors.ParseCursor(ralivi.Name, "c", p.Cursor)
-	return ralivi.PageParams{Limit: p.Limit, Cursor: cur}, err
+func (p raliviPage) request() vendors.PageRequest {
+	return vendors.PageRequest{Limit: p.Limit, Cursor: p.Cursor}
 }
 
-// raliviNext wraps Ralivi's nextCursor; "" at the end.
-func raliviNext(next string) string {
-	if next == "" {
-		return ""
-	}
-	return vendors.Cursor("c", next)
-}
-
-// raliviList runs one list call and converts its page.
-func raliviList[W, O any](ctx context.Context, c Clients[*ralivi.Client], p raliviPage,
-	call func(*ralivi.Client, ralivi.PageParams) (*ralivi.Page[W], error), conv func(W) O) ([]O, string, error) {
-	pp, err := p.params()
-	if err != nil {
-		return nil, "", err
-	}
+// raliviList runs one list call and converts its items.
+func raliviList[W, O any](ctx context.Context, c Clients[*ralivi.Client],
+	call func(*ralivi.Client) (vendors.Page[W], error), conv func(W) O) ([]O, string, error) {
 	cl, err := c(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	page, err := call(cl, pp)
+	page, err := call(cl)
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]O, len(page.Data))
-	for i, v := range page.Data {
+	out := make([]O, len(page.Items))
+	for i, v := range page.Items {
 		out[i] = conv(v)
 	}
-	return out, raliviNext(page.NextCursor), nil
+	return out, page.Next, nil
 }
 
 type raliviListContactsIn struct {
@@ -140,8 +129,8 @@ func raliviListContacts(c Clients[*ralivi.Client]) Tool {
 	return New("ralivi", "ralivi_list_contacts", "List Ralivi contacts",
 		"List Ralivi contacts, newest first: name, email, phone, company, status, tags, summary. Returns contacts and next_cursor.",
 		Read, func(ctx context.Context, in raliviListContactsIn) (raliviContactList, error) {
-			out, next, err := raliviList(ctx, c, in.raliviPage, func(cl *ralivi.Client, p ralivi.PageParams) (*ralivi.Page[ralivi.Contact], error) {
-				return cl.ListContacts(ctx, p)
+			out, next, err := raliviList(ctx, c, func(cl *ralivi.Client) (vendors.Page[ralivi.Contact], error) {
+				return cl.ListContacts(ctx, in.request())
 			}, raliviContactOut)
 			return raliviContactList{Contacts: out, NextCursor: next}, err
 		})
@@ -161,8 +150,8 @@ func raliviListDeals(c Clients[*ralivi.Client]) Tool {
 	return New("ralivi", "ralivi_list_deals", "List Ralivi deals",
 		"List Ralivi deals, optionally of one stage, with amount, probability and contact_id. Won deals have stage closed-won; their updated_at is the close date.",
 		Read, func(ctx context.Context, in raliviListDealsIn) (raliviDealList, error) {
-			out, next, err := raliviList(ctx, c, in.raliviPage, func(cl *ralivi.Client, p ralivi.PageParams) (*ralivi.Page[ralivi.Deal], error) {
-				return cl.ListDeals(ctx, ralivi.DealParams{PageParams: p, Stage: in.Stage})
+			out, next, err := raliviList(ctx, c, func(cl *ralivi.Client) (vendors.Page[ralivi.Deal], error) {
+				return cl.ListDeals(ctx, in.Stage, in.request())
 			}, raliviDealOut)
 			return raliviDealList{Deals: out, NextCursor: next}, err
 		})
@@ -175,8 +164,8 @@ type raliviLinkIn struct {
 	raliviPage
 }
 
-func (in raliviLinkIn) params(p ralivi.PageParams) ralivi.LinkParams {
-	return ralivi.LinkParams{PageParams: p, DealID: in.DealID, ContactID: in.ContactID}
+func (in raliviLinkIn) links() ralivi.Links {
+	return ralivi.Links{DealID: in.DealID, ContactID: in.ContactID}
 }
 
 type raliviTaskList struct {
@@ -188,8 +177,8 @@ func raliviListTasks(c Clients[*ralivi.Client]) Tool {
 	return New("ralivi", "ralivi_list_tasks", "List Ralivi tasks",
 		"List Ralivi tasks, optionally of one deal and/or contact: title, status, priority, due_date, assignee. Returns tasks and next_cursor.",
 		Read, func(ctx context.Context, in raliviLinkIn) (raliviTaskList, error) {
-			out, next, err := raliviList(ctx, c, in.raliviPage, func(cl *ralivi.Client, p ralivi.PageParams) (*ralivi.Page[ralivi.Task], error) {
-				return cl.ListTasks(ctx, in.params(p))
+			out, next, err := raliviList(ctx, c, func(cl *ralivi.Client) (vendors.Page[ralivi.Task], error) {
+				return cl.ListTasks(ctx, in.links(), in.request())
 			}, raliviTaskOut)
 			return raliviTaskList{Tasks: out, NextCursor: next}, err
 		})
@@ -204,8 +193,8 @@ func raliviListActivities(c Clients[*ralivi.Client]) Tool {
 	return New("ralivi", "ralivi_list_activities", "List Ralivi activities",
 		"List the Ralivi activity log (calls, notes, emails), newest first, optionally of one deal and/or contact. Returns activities and next_cursor.",
 		Read, func(ctx context.Context, in raliviLinkIn) (raliviActivityList, error) {
-			out, next, err := raliviList(ctx, c, in.raliviPage, func(cl *ralivi.Client, p ralivi.PageParams) (*ralivi.Page[ralivi.Activity], error) {
-				return cl.ListActivities(ctx, in.params(p))
+			out, next, err := raliviList(ctx, c, func(cl *ralivi.Client) (vendors.Page[ralivi.Activity], error) {
+				return cl.ListActivities(ctx, in.links(), in.request())
 			}, raliviActivityOut)
 			return raliviActivityList{Activities: out, NextCursor: next}, err
 		})
@@ -224,4 +213,20 @@ func raliviGetOrganization(c Clients[*ralivi.Client]) Tool {
 			out := raliviOrganization(*org)
 			return &out, nil
 		}))
+}
+
+// raliviVendor is Ralivi's entry in the vendor registry (Vendors).
+var raliviVendor = &Def[ralivi.Config, *ralivi.Client]{
+	VendorName: ralivi.Name,
+	Creds:      []string{"RALIVI_API_KEY"},
+	Ready:      ralivi.Config.Configured,
+	Client:     ralivi.New,
+	Tools:      Ralivi,
+	Contacts:   RaliviContacts,
+	Emulate: func(bool) (http.Handler, ralivi.Config) {
+		// Ralivi documents no limit: the emulator sets none and the client
+		// keeps its default 60/min, which a demo does not reach.
+		return ralivitest.New(ralivitest.Options{}), ralivi.Config{APIKey: ralivitest.APIKey,
+			BaseURL: SandboxURL(ralivi.Name), RateLimit: ralivi.DefaultRateLimit}
+	},
 }

@@ -319,11 +319,3 @@ func orDefault(v, def int) int {
 	}
 	return v
 }
-
-// nonNil makes an empty list encode as [] rather than null.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}

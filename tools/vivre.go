@@ -2,7 +2,10 @@ package tools
 
 import (
 	"context"
+	"net/http"
 	"time"
+
+	"github.com/crm-mcp/crm-mcp/vendors/vivre/vivretest"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/vivre"
@@ -33,17 +36,12 @@ func vivreListContacts(c Clients[*vivre.Client]) Tool {
 	return New("vivre", "vivre_list_contacts", "List Vivre contacts",
 		"List Vivre contacts, newest first, optionally filtered by text or minimum AI score. Returns contacts, total and next_cursor.",
 		Read, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreListContactsIn) (vivreContactList, error) {
-			offset, err := vendors.ParseOffsetCursor(vivre.Name, in.Cursor)
+			page, err := cl.ListContacts(ctx, vivre.ContactFilter{Search: in.Search, ScoreMin: in.ScoreMin},
+				vendors.PageRequest{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {
 				return vivreContactList{}, err
 			}
-			limit := orDefault(in.Limit, 50)
-			page, err := cl.ListContacts(ctx, vivre.ListContactsParams{Search: in.Search, ScoreMin: in.ScoreMin, Limit: limit, Offset: offset})
-			if err != nil {
-				return vivreContactList{}, err
-			}
-			return vivreContactList{Contacts: nonNil(page.Data), Total: page.Total,
-				NextCursor: vendors.NextOffset(offset, len(page.Data), limit, page.Total)}, nil
+			return vivreContactList{Contacts: page.Items, Total: page.Total, NextCursor: page.Next}, nil
 		}))
 }
 
@@ -131,4 +129,19 @@ func vivreLogActivity(c Clients[*vivre.Client]) Tool {
 		Create, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreLogActivityIn) (*vivre.Activity, error) {
 			return cl.LogActivity(ctx, vivre.NewActivity(in))
 		}))
+}
+
+// vivreVendor is Vivre's entry in the vendor registry (Vendors).
+var vivreVendor = &Def[vivre.Config, *vivre.Client]{
+	VendorName: vivre.Name,
+	Creds:      []string{"VIVRE_API_KEY", "VIVRE_WORKSPACE_ID"},
+	Ready:      vivre.Config.Configured,
+	Client:     vivre.New,
+	Tools:      Vivre,
+	Contacts:   VivreContacts,
+	Emulate: func(unlimited bool) (http.Handler, vivre.Config) {
+		// The sandbox emulates the Pro plan (600/min) so demos do not stall.
+		return vivretest.New(vivretest.Options{RatePerMinute: OrUnlimited(unlimited, 600)}), vivre.Config{APIKey: vivretest.APIKey,
+			WorkspaceID: vivretest.WorkspaceID, Plan: "pro", BaseURL: SandboxURL(vivre.Name)}
+	},
 }

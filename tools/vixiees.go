@@ -3,9 +3,10 @@ package tools
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
+	"net/http"
 	"time"
+
+	"github.com/crm-mcp/crm-mcp/vendors/vixiees/vixieestest"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/vixiees"
@@ -20,87 +21,6 @@ func Vixiees(c Clients[*vixiees.Client]) []Tool {
 		vixieesListRecordings(c), vixieesGetRecording(c),
 		vixieesListWhatsAppTemplates(c), vixieesSendWhatsAppTemplate(c), vixieesCreateTask(c),
 	}
-}
-
-// vixieesPos is a place in a page-numbered list. The cursor carries the page
-// size and the updated_since filter too, so later pages match the first.
-type vixieesPos struct {
-	page, limit int
-	since       *time.Time
-}
-
-const vixieesBadCursor = "not a cursor returned by this tool; omit it to start at the first page"
-
-// vixieesStart reads the arguments of a list call into a position.
-func vixieesStart(cursor string, limit int, since *time.Time) (vixieesPos, error) {
-	if cursor == "" {
-		return vixieesPos{page: 1, limit: orDefault(limit, 100), since: since}, nil
-	}
-	v, err := vendors.ParseCursor(vixiees.Name, "p", cursor)
-	if err != nil {
-		return vixieesPos{}, err
-	}
-	parts := strings.SplitN(v, ":", 3)
-	if len(parts) != 3 {
-		return vixieesPos{}, vendors.Invalid(vixiees.Name, "cursor", vixieesBadCursor)
-	}
-	var p vixieesPos
-	p.page, err = strconv.Atoi(parts[0])
-	if err != nil || p.page < 1 {
-		return vixieesPos{}, vendors.Invalid(vixiees.Name, "cursor", vixieesBadCursor)
-	}
-	p.limit, err = strconv.Atoi(parts[1])
-	if err != nil || p.limit < 1 || p.limit > vixiees.MaxLimit {
-		return vixieesPos{}, vendors.Invalid(vixiees.Name, "cursor", vixieesBadCursor)
-	}
-	if parts[2] != "" {
-		t, err := time.Parse(time.RFC3339, parts[2])
-		if err != nil {
-			return vixieesPos{}, vendors.Invalid(vixiees.Name, "cursor", vixieesBadCursor)
-		}
-		p.since = &t
-	}
-	switch {
-	case limit != 0 && limit != p.limit:
-		return vixieesPos{}, vendors.Invalid(vixiees.Name, "limit", fmt.Sprintf("this cursor pages by %d; omit limit or pass %d", p.limit, p.limit))
-	case since != nil && (p.since == nil || !since.Equal(*p.since)):
-		return vixieesPos{}, vendors.Invalid(vixiees.Name, "updated_since", "differs from the first page's; omit it when passing cursor")
-	}
-	return p, nil
-}
-
-func (p vixieesPos) params() vixiees.ListParams {
-	return vixiees.ListParams{Page: p.page, Limit: p.limit, UpdatedFrom: p.since}
-}
-
-// next is next_cursor: empty when this page is the last.
-func (p vixieesPos) next(got, total int) string {
-	if got == 0 || p.page*p.limit >= total {
-		return ""
-	}
-	since := ""
-	if p.since != nil {
-		since = p.since.UTC().Format(time.RFC3339Nano)
-	}
-	return vendors.Cursor("p", fmt.Sprintf("%d:%d:%s", p.page+1, p.limit, since))
-}
-
-// vixieesList runs one page of a list tool.
-func vixieesList[T any](ctx context.Context, c Clients[*vixiees.Client], cursor string, limit int, since *time.Time,
-	fetch func(*vixiees.Client, context.Context, vixiees.ListParams) (*vixiees.Page[T], error)) ([]T, int, string, error) {
-	pos, err := vixieesStart(cursor, limit, since)
-	if err != nil {
-		return nil, 0, "", err
-	}
-	cl, err := c(ctx)
-	if err != nil {
-		return nil, 0, "", err
-	}
-	page, err := fetch(cl, ctx, pos.params())
-	if err != nil {
-		return nil, 0, "", err
-	}
-	return nonNil(page.Data), page.Total, pos.next(len(page.Data), page.Total), nil
 }
 
 type vixieesSyncIn struct {
@@ -123,10 +43,10 @@ type vixieesContactList struct {
 func vixieesListContacts(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_list_contacts", "List Vixiees contacts",
 		"List Vixiees contacts, least recently updated first; pass updated_since for incremental sync. Returns contacts, total and next_cursor.",
-		Read, func(ctx context.Context, in vixieesSyncIn) (vixieesContactList, error) {
-			data, total, next, err := vixieesList(ctx, c, in.Cursor, in.Limit, in.UpdatedSince, (*vixiees.Client).ListContacts)
-			return vixieesContactList{Contacts: data, Total: total, NextCursor: next}, err
-		})
+		Read, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesSyncIn) (vixieesContactList, error) {
+			page, err := cl.ListContacts(ctx, vendors.PageRequest{Limit: in.Limit, Cursor: in.Cursor}, vixiees.Filter{UpdatedFrom: in.UpdatedSince})
+			return vixieesContactList{Contacts: page.Items, Total: page.Total, NextCursor: page.Next}, err
+		}))
 }
 
 type vixieesCreateContactIn struct {
@@ -175,10 +95,10 @@ type vixieesDealList struct {
 func vixieesListDeals(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_list_deals", "List Vixiees deals",
 		"List Vixiees deals with stage and value, least recently updated first; pass updated_since for incremental sync. Returns deals, total and next_cursor.",
-		Read, func(ctx context.Context, in vixieesSyncIn) (vixieesDealList, error) {
-			data, total, next, err := vixieesList(ctx, c, in.Cursor, in.Limit, in.UpdatedSince, (*vixiees.Client).ListDeals)
-			return vixieesDealList{Deals: data, Total: total, NextCursor: next}, err
-		})
+		Read, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesSyncIn) (vixieesDealList, error) {
+			page, err := cl.ListDeals(ctx, vendors.PageRequest{Limit: in.Limit, Cursor: in.Cursor}, vixiees.Filter{UpdatedFrom: in.UpdatedSince})
+			return vixieesDealList{Deals: page.Items, Total: page.Total, NextCursor: page.Next}, err
+		}))
 }
 
 type vixieesCreateDealIn struct {
@@ -229,10 +149,10 @@ type vixieesRecordingList struct {
 func vixieesListRecordings(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_list_recordings", "List Vixiees call recordings",
 		"List recorded calls in Vixiees with contact, duration, audio url and transcript summary. Returns recordings, total and next_cursor.",
-		Read, func(ctx context.Context, in vixieesPageIn) (vixieesRecordingList, error) {
-			data, total, next, err := vixieesList(ctx, c, in.Cursor, in.Limit, nil, (*vixiees.Client).ListRecordings)
-			return vixieesRecordingList{Recordings: data, Total: total, NextCursor: next}, err
-		})
+		Read, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesPageIn) (vixieesRecordingList, error) {
+			page, err := cl.ListRecordings(ctx, vendors.PageRequest{Limit: in.Limit, Cursor: in.Cursor})
+			return vixieesRecordingList{Recordings: page.Items, Total: page.Total, NextCursor: page.Next}, err
+		}))
 }
 
 type vixieesGetRecordingIn struct {
@@ -260,15 +180,16 @@ func vixieesListWhatsAppTemplates(c Clients[*vixiees.Client]) Tool {
 		"List every approved WhatsApp template: id, name, language, body with {{1}}, {{2}}... and variable_count. Use before vixiees_send_whatsapp_template.",
 		Read, withClient(c, func(ctx context.Context, cl *vixiees.Client, _ struct{}) (vixieesTemplateList, error) {
 			out := vixieesTemplateList{Templates: []vixiees.Template{}}
+			cursor := ""
 			for p := 1; p <= vixieesMaxTemplatePages; p++ {
-				page, err := cl.ListTemplates(ctx, vixiees.ListParams{Page: p, Limit: vixiees.MaxLimit})
+				page, err := cl.ListTemplates(ctx, vendors.PageRequest{Limit: vixiees.MaxLimit, Cursor: cursor})
 				if err != nil {
 					return vixieesTemplateList{}, err
 				}
-				out.Templates = append(out.Templates, page.Data...)
+				out.Templates = append(out.Templates, page.Items...)
 				pages := (page.Total + vixiees.MaxLimit - 1) / vixiees.MaxLimit
 				Progress(ctx, p, min(pages, vixieesMaxTemplatePages), "read a page of templates")
-				if len(page.Data) == 0 || p >= pages {
+				if cursor = page.Next; cursor == "" {
 					return out, nil
 				}
 			}
@@ -314,4 +235,21 @@ func vixieesCreateTask(c Clients[*vixiees.Client]) Tool {
 		Create, withClient(c, func(ctx context.Context, cl *vixiees.Client, in vixieesCreateTaskIn) (*vixiees.Task, error) {
 			return cl.CreateTask(ctx, vixiees.NewTask(in))
 		}))
+}
+
+// vixieesVendor is Vixiees's entry in the vendor registry (Vendors).
+var vixieesVendor = &Def[vixiees.Config, *vixiees.Client]{
+	VendorName: vixiees.Name,
+	Creds:      []string{"VIXIEES_API_KEY"},
+	Ready:      vixiees.Config.Configured,
+	Client:     vixiees.New,
+	Tools:      Vixiees,
+	Contacts:   VixieesContacts,
+	Emulate: func(unlimited bool) (http.Handler, vixiees.Config) {
+		// The sandbox is a 4-licence account (100/min, 6000/h, 144000/day,
+		// 40 per 2 s): the documented windows, with room for a demo that
+		// pages through everything.
+		return vixieestest.New(vixieestest.Options{Licenses: OrUnlimited(unlimited, 4)}), vixiees.Config{APIKey: vixieestest.APIKey,
+			Licenses: 4, BaseURL: SandboxURL(vixiees.Name)}
+	},
 }

@@ -2,7 +2,6 @@ package vendors
 
 import (
 	"encoding/base64"
-	"strconv"
 	"strings"
 )
 
@@ -34,28 +33,6 @@ func ParseCursor(vendor, scheme, c string) (string, error) {
 	return v, nil
 }
 
-// OffsetCursor is the cursor of the page that starts at offset.
-func OffsetCursor(offset int) string { return Cursor("o", strconv.Itoa(offset)) }
-
-// ParseOffsetCursor returns the offset inside c (0 for an empty cursor).
-func ParseOffsetCursor(vendor, c string) (int, error) {
-	v, err := ParseCursor(vendor, "o", c)
-	if err != nil || v == "" {
-		return 0, err
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, Invalid(vendor, "cursor", badCursor)
-	}
-	return n, nil
-}
-
-// NextOffset is next_cursor for an offset-paged list: empty at the end.
-// total < 0 means the vendor did not say; a short page then marks the end.
-func NextOffset(offset, got, limit, total int) string {
-	next := offset + got
-	if got == 0 || (total >= 0 && next >= total) || (total < 0 && got < limit) {
-		return ""
-	}
-	return OffsetCursor(next)
-}
+// BadCursor is the one "not a cursor" error, for clients whose cursor
+// parsed but held a value they cannot use.
+func BadCursor(vendor string) *Error { return Invalid(vendor, "cursor", badCursor) }

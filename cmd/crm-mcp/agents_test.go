@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -102,5 +103,39 @@ func TestSandboxSearchSpansThreeVendors(t *testing.T) {
 	}
 	if len(vendors) < 3 {
 		t.Fatalf("contacts from %v", vendors)
+	}
+}
+
+// The binary serves exactly the catalogue that go generate documents: both
+// come from the one vendor registry (tools.Vendors).
+func TestBinaryToolsAreTheCatalogue(t *testing.T) {
+	var want []string
+	for _, tl := range tools.Catalog() {
+		want = append(want, tl.Def.Name)
+	}
+	got := toolNames(t, sandboxClient(t, nil))
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the binary's tools differ from the catalogue:\nbinary:    %v\ncatalogue: %v", got, want)
+	}
+}
+
+// Issue 11, papercut 8: the crm tools search only the vendors the toolset
+// filter keeps (before: --toolsets vivre,crm searched all five).
+func TestCRMToolsFollowTheToolsetFilter(t *testing.T) {
+	c := sandboxClient(t, []string{"--toolsets", "vivre,crm"})
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "crm_search_contacts", map[string]any{"query": "a"}
+	res, err := c.CallTool(context.Background(), req)
+	if err != nil || res.IsError {
+		t.Fatalf("%v %+v", err, res)
+	}
+	var out struct {
+		Vendors []struct{ Vendor string } `json:"vendors"`
+	}
+	_ = json.Unmarshal([]byte(res.Content[0].(mcp.TextContent).Text), &out)
+	if len(out.Vendors) != 1 || out.Vendors[0].Vendor != "vivre" {
+		t.Fatalf("searched %+v, want only vivre", out.Vendors)
 	}
 }

@@ -28,7 +28,7 @@ type app struct {
 	emulators    map[string]http.Handler // --sandbox only
 	toolsetOf    map[string]string       // tool name -> toolset
 	envVendors   map[string]bool         // toolsets enabled for every caller
-	vendorByName map[string]vendor
+	vendorByName map[string]tools.Vendor
 	redactor     *vendors.Redactor // the app's own keys, masked in every output
 	perRequest   bool              // callers may bring their own vendor keys
 	close        func()
@@ -37,14 +37,14 @@ type app struct {
 // build wires the configured vendors (or the emulators) into an MCP server.
 func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, metrics: newMetrics(), emulators: map[string]http.Handler{}, toolsetOf: map[string]string{},
-		envVendors: map[string]bool{}, vendorByName: map[string]vendor{}, close: func() {}}
+		envVendors: map[string]bool{}, vendorByName: map[string]tools.Vendor{}, close: func() {}}
 	if err := a.checkExposure(); err != nil {
 		return nil, err
 	}
 	a.redactor = appRedactor(log)
 	a.redactor.Add(cfg.AuthTokens...)
-	for _, v := range allVendors() {
-		for _, name := range v.credentials() {
+	for _, v := range tools.Vendors() {
+		for _, name := range v.Credentials() {
 			if val, ok := env.Lookup(name); ok {
 				a.redactor.Add(val)
 			}
@@ -78,31 +78,32 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	var names []string
 	var sources []tools.ContactSource
 	var ignored []string // vendors whose keys --sandbox leaves unused
-	for _, v := range allVendors() {
-		ok, err := v.load(ctx, env)
+	for _, v := range tools.Vendors() {
+		ok, err := v.Configured(ctx, env)
 		if err != nil {
 			return nil, err
 		}
-		var ts []tools.Tool
-		var src tools.ContactSource
+		var set tools.Toolset
 		switch {
 		case cfg.Sandbox:
 			var h http.Handler
-			ts, src, h = v.sandbox(opts)
-			a.emulators[v.name()] = h
+			set, h = v.Sandbox(opts)
+			a.emulators[v.Name()] = h
 			if ok {
-				ignored = append(ignored, v.name())
+				ignored = append(ignored, v.Name())
 			}
 		case ok || perRequest:
-			ts, src = v.tools(ctx, opts, env, ok, perRequest)
+			set = v.Build(ctx, opts, env, ok, perRequest)
 		default:
 			continue
 		}
-		a.envVendors[v.name()] = ok || cfg.Sandbox
-		a.vendorByName[v.name()] = v
-		all = append(all, ts...)
-		sources = append(sources, src)
-		names = append(names, v.name())
+		a.envVendors[v.Name()] = ok || cfg.Sandbox
+		a.vendorByName[v.Name()] = v
+		all = append(all, set.Tools...)
+		if len(cfg.Toolsets) == 0 || slices.Contains(cfg.Toolsets, v.Name()) {
+			sources = append(sources, narrowed(v.Name(), set.Contacts))
+		}
+		names = append(names, v.Name())
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no vendor is configured: set the credentials of at least one of %s, or run with --sandbox (CRM_MCP_SANDBOX=true) to try every tool against built-in emulators", envHints())
@@ -160,4 +161,17 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// narrowed makes a vendor's part of the crm tools follow X-MCP-Toolsets: a
+// caller that narrowed the tools to some vendors searches only those.
+func narrowed(name string, src tools.ContactSource) tools.ContactSource {
+	enabled := src.Enabled
+	src.Enabled = func(ctx context.Context) bool {
+		if only := splitList(requestHeaders(ctx).Get("X-MCP-Toolsets")); len(only) > 0 && !slices.Contains(only, name) {
+			return false
+		}
+		return enabled == nil || enabled(ctx)
+	}
+	return src
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/crm-mcp/crm-mcp/vendors/vivre"
 )
 
@@ -41,11 +42,14 @@ func TestVivrePlanIsCheckedCaseInsensitively(t *testing.T) {
 			}
 		}
 	}
-	w := registered[vivre.Name].(*wiring[vivre.Config, *vivre.Client])
 	for plan, perMin := range map[string]int{"Pro": 600, "PRO": 600, " pro ": 600, "pro": 600, "Free": 60, "": 60} {
-		cfg, ok, err := w.config(context.Background(), env(with(vivreKeys, "VIVRE_PLAN", plan)...))
-		if err != nil || !ok {
-			t.Errorf("VIVRE_PLAN=%q: %v (configured %v)", plan, err, ok)
+		var cfg vivre.Config
+		err := processEnv(context.Background(), &cfg, env(with(vivreKeys, "VIVRE_PLAN", plan)...))
+		if err == nil {
+			err = cfg.Check()
+		}
+		if err != nil || !cfg.Configured() {
+			t.Errorf("VIVRE_PLAN=%q: %v (configured %v)", plan, err, cfg.Configured())
 			continue
 		}
 		if got := cfg.PerMinute(); got != perMin {
@@ -213,14 +217,14 @@ func TestEmptyValuesMeanNotSet(t *testing.T) {
 		t.Fatalf("empty values refused: %s", stderr)
 	}
 	for _, blank := range []string{"", " "} {
-		for _, v := range allVendors() {
+		for _, v := range tools.Vendors() {
 			kv := []string{}
-			for _, name := range v.envVars() {
+			for _, name := range v.EnvVars() {
 				kv = append(kv, name, blank)
 			}
-			ok, err := v.load(context.Background(), env(kv...))
+			ok, err := v.Configured(context.Background(), env(kv...))
 			if ok || err != nil {
-				t.Errorf("%s with every variable %q: configured %v, %v", v.name(), blank, ok, err)
+				t.Errorf("%s with every variable %q: configured %v, %v", v.Name(), blank, ok, err)
 			}
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/crm-mcp/crm-mcp/tools"
 )
 
 // Every env var the binary reads is documented in the README.
@@ -19,9 +21,9 @@ func TestReadmeDocumentsEveryEnvVar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := envNames(reflect.TypeOf(Config{}))
-	for _, v := range allVendors() {
-		names = append(names, v.envVars()...)
+	names := tools.EnvNames(reflect.TypeOf(Config{}))
+	for _, v := range tools.Vendors() {
+		names = append(names, v.EnvVars()...)
 	}
 	for _, n := range names {
 		if !strings.Contains(string(readme), "`"+n+"`") {
@@ -34,11 +36,11 @@ func TestReadmeDocumentsEveryEnvVar(t *testing.T) {
 func TestMCPJSONIsInStep(t *testing.T) {
 	servers := readMCPJSON(t)
 	known := map[string]bool{}
-	for _, n := range envNames(reflect.TypeOf(Config{})) {
+	for _, n := range tools.EnvNames(reflect.TypeOf(Config{})) {
 		known[n] = true
 	}
-	for _, v := range allVendors() {
-		for _, n := range v.envVars() {
+	for _, v := range tools.Vendors() {
+		for _, n := range v.EnvVars() {
 			known[n] = true
 		}
 	}
@@ -120,15 +122,15 @@ func TestMCPJSONEntries(t *testing.T) {
 	}
 
 	s := servers[real[0]]
-	for _, v := range allVendors() {
-		for _, c := range v.credentials() {
+	for _, v := range tools.Vendors() {
+		for _, c := range v.Credentials() {
 			if _, ok := s.Env[c]; !ok {
 				t.Errorf("%s: no place for %s", real[0], c)
 			}
 		}
-		ok, err := v.load(context.Background(), env(envList(s.Env)...))
+		ok, err := v.Configured(context.Background(), env(envList(s.Env)...))
 		if ok || err != nil {
-			t.Errorf("%s as pasted: %s configured %v (%v); its placeholders must enable no vendor", real[0], v.name(), ok, err)
+			t.Errorf("%s as pasted: %s configured %v (%v); its placeholders must enable no vendor", real[0], v.Name(), ok, err)
 		}
 	}
 	if _, ok := s.Env["VIXIEES_BASE_URL"]; !ok {
@@ -141,15 +143,15 @@ func TestMCPJSONEntries(t *testing.T) {
 	filled := map[string]string{}
 	for k, val := range s.Env {
 		filled[k] = val
-		for _, v := range allVendors() {
-			if slices.Contains(v.credentials(), k) {
+		for _, v := range tools.Vendors() {
+			if slices.Contains(v.Credentials(), k) {
 				filled[k] = "filled-in-" + strings.ToLower(k)
 			}
 		}
 	}
-	for _, v := range allVendors() {
-		if ok, err := v.load(context.Background(), env(envList(filled)...)); !ok || err != nil {
-			t.Errorf("%s with its keys filled in: %s configured %v (%v)", real[0], v.name(), ok, err)
+	for _, v := range tools.Vendors() {
+		if ok, err := v.Configured(context.Background(), env(envList(filled)...)); !ok || err != nil {
+			t.Errorf("%s with its keys filled in: %s configured %v (%v)", real[0], v.Name(), ok, err)
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"testing"
+
+	"github.com/crm-mcp/crm-mcp/tools"
 )
 
 // Every flag but --version names the env var it overrides (so that errors
@@ -22,7 +24,7 @@ func TestEveryFlagHasItsEnvVar(t *testing.T) {
 	if len(flags) < 8 {
 		t.Fatalf("usage lists %d flags:\n%s", len(flags), usage.String())
 	}
-	envs := envNames(reflect.TypeOf(Config{}))
+	envs := tools.EnvNames(reflect.TypeOf(Config{}))
 	for _, f := range flags {
 		if f[1] == "version" {
 			continue

@@ -9,10 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/crm-mcp/crm-mcp/vendors"
 )
 
@@ -20,12 +20,10 @@ import (
 // checks, in this order: Host and Origin (DNS rebinding), then the bearer
 // token, then the body size. Only /healthz is open.
 
-type headersKey struct{}
-
 // withRequestHeaders keeps the request's headers for the tool layer: the
 // caller's own vendor credentials and its X-MCP-* narrowing.
 func withRequestHeaders(ctx context.Context, r *http.Request) context.Context {
-	return context.WithValue(ctx, headersKey{}, r.Header.Clone())
+	return tools.WithRequestHeaders(ctx, r.Header.Clone())
 }
 
 // requestRedactor is the redactor of one request: the app's keys, plus, when
@@ -47,19 +45,11 @@ func (a *app) requestRedactor(r *http.Request) *vendors.Redactor {
 	return a.redactor.With(own...)
 }
 
-// credentialHeaders are every vendor's credential headers, in a fixed order.
-var credentialHeaders = sync.OnceValue(func() []string {
-	var out []string
-	for _, v := range allVendors() {
-		out = append(out, headerNames(v.credentials())...)
-	}
-	return out
-})
+// credentialHeaders and requestHeaders are the tools layer's view of a
+// request's vendor credentials.
+var credentialHeaders = tools.CredentialHeaders
 
-func requestHeaders(ctx context.Context) http.Header {
-	h, _ := ctx.Value(headersKey{}).(http.Header)
-	return h
-}
+func requestHeaders(ctx context.Context) http.Header { return tools.RequestHeaders(ctx) }
 
 // toolFilter hides, per request, the toolsets the caller has no
 // credentials for (client-credentials mode) and applies X-MCP-Toolsets and
@@ -74,7 +64,7 @@ func (a *app) toolFilter(ctx context.Context, ts []mcp.Tool) []mcp.Tool {
 	out := ts[:0:0]
 	for _, t := range ts {
 		set := a.toolsetOf[t.Name]
-		if v := a.vendorByName[set]; v != nil && !a.envVendors[set] && !v.inRequest(ctx) {
+		if v := a.vendorByName[set]; v != nil && !a.envVendors[set] && !v.InRequest(ctx) {
 			continue // the crm tools stay: they skip the vendors the caller cannot use
 		}
 		if len(only) > 0 && !slices.Contains(only, set) {

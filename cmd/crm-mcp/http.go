@@ -69,7 +69,8 @@ func (a *app) serveListener(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ready.Store(true)
-	a.log.Info("listening", "addr", ln.Addr().String(), "mcp", "/mcp", "sse", "/sse", "health", "/healthz")
+	a.log.Info("listening", "addr", ln.Addr().String(), "mcp", "/mcp", "sse", "/sse", "health", "/healthz",
+		"max_connections", a.cfg.MaxConnections, "idle_timeout", a.cfg.IdleTimeout, "read_timeout", a.cfg.ReadTimeout)
 	select {
 	case err := <-errc:
 		return err

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/sethvargo/go-envconfig"
 )
 
@@ -189,7 +190,7 @@ func (c *Config) check() []string {
 	switch c.Transport {
 	case "stdio", "http":
 	default:
-		bad("CRM_MCP_TRANSPORT", "%s is not a transport; use stdio or http (sse is a synonym of http)", quoteValue(c.Transport))
+		bad("CRM_MCP_TRANSPORT", "%s is not a transport; use stdio or http (sse is a synonym of http)", tools.QuoteValue(c.Transport))
 	}
 	if problem := checkAddr(c.Addr); problem != "" {
 		bad("CRM_MCP_ADDR", "%s", problem)
@@ -212,13 +213,13 @@ func checkAddr(addr string) string {
 	const use = "; use host:port, e.g. 127.0.0.1:8080, or 0.0.0.0:8080 for every interface"
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return quoteValue(addr) + " is not host:port" + use
+		return tools.QuoteValue(addr) + " is not host:port" + use
 	}
 	if strings.ContainsAny(host, " /") {
-		return quoteValue(addr) + " has no valid host" + use
+		return tools.QuoteValue(addr) + " has no valid host" + use
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return fmt.Sprintf("%s: the port must be a number from 0 to 65535, not %s", quoteValue(addr), quoteValue(port))
+		return fmt.Sprintf("%s: the port must be a number from 0 to 65535, not %s", tools.QuoteValue(addr), tools.QuoteValue(port))
 	}
 	return ""
 }
@@ -236,7 +237,7 @@ func (f durationFlag) String() string {
 func (f durationFlag) Set(s string) error {
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return errors.New(badValue(reflect.TypeFor[time.Duration](), s, err))
+		return errors.New(tools.BadValue(reflect.TypeFor[time.Duration](), s, err))
 	}
 	*f.d = d
 	return nil

@@ -1,7 +1,9 @@
 // Package emulator holds what every vendor emulator (vendors/<name>/<name>test)
-// shares: injected faults and latency, per-route hit counts, the vendor's own
-// rate limits enforced as an exact sliding log, and JSON helpers. Each
-// emulator adds its vendor's routes, auth, envelopes and seed data.
+// shares: injected faults and latency, per-route hit counts, the front door
+// (credentials, then the vendor's own rate limits enforced as an exact
+// sliding log), body decoding, and JSON helpers. Each emulator describes its
+// vendor to the kit (a Vendor: route names, error envelopes, credentials,
+// limits) and adds its routes and seed data.
 package emulator
 
 import (
@@ -69,7 +71,8 @@ type Fault struct {
 	EchoCredentials bool
 }
 
-// Kit is embedded by each emulator: faults, hits, limits and latency.
+// Kit is embedded by each emulator: faults, hits, limits and latency, and,
+// once Handle has given it the vendor's routes, the emulator's ServeHTTP.
 type Kit struct {
 	mu      sync.Mutex
 	faults  []Fault
@@ -78,6 +81,9 @@ type Kit struct {
 	limited int // requests refused by the vendor's own limits
 	logs    map[string]*slidingLog
 	now     func() time.Time
+
+	vendor  Vendor       // set once by Handle, before serving
+	handler http.Handler // likewise
 }
 
 // NewKit returns an empty Kit.

@@ -154,40 +154,36 @@ type Conversation struct {
 	Summary       string    `json:"summary"`
 }
 
-// ContactPage is the data of GET /contacts.
-type ContactPage struct {
-	Contacts []Contact `json:"contacts"`
-	Total    int       `json:"total"`
-	Limit    int       `json:"limit"`
-	Offset   int       `json:"offset"`
-}
-
-// ConversationPage is the data of GET /contacts/{id}/conversations.
-type ConversationPage struct {
-	Conversations []Conversation `json:"conversations"`
-	Total         int            `json:"total"`
-	Limit         int            `json:"limit"`
-	Offset        int            `json:"offset"`
-}
-
-// ListContactsParams filter, sort and page GET /contacts.
-type ListContactsParams struct {
+// ContactFilter narrows and sorts GET /contacts; the zero value lists
+// every contact, newest first.
+type ContactFilter struct {
 	ChatbotID string
 	Search    string // name or email
 	SortBy    string // createdAt | name | email ("" : vendor default createdAt)
 	SortOrder string // asc | desc ("" : vendor default desc)
-	Limit     int    // 1..500, 0 for the vendor default (100)
-	Offset    int
 }
 
-// ListContacts returns one page of contacts.
-func (c *Client) ListContacts(ctx context.Context, p ListContactsParams) (*ContactPage, error) {
-	q := page(p.Limit, p.Offset)
-	set(q, "chatbotId", p.ChatbotID)
-	set(q, "search", p.Search)
-	set(q, "sortBy", p.SortBy)
-	set(q, "sortOrder", p.SortOrder)
-	return do[ContactPage](ctx, c, vendors.NewRequest(http.MethodGet, "/contacts", q, nil))
+// ListContacts returns one page of the contacts matching f: at most
+// p.Limit (1..500, 0 for the documented 100) from p.Cursor. Nexvio pages by
+// offset: the cursor carries the offset only, so the limit, filter and sort
+// are each call's own.
+func (c *Client) ListContacts(ctx context.Context, f ContactFilter, p vendors.PageRequest) (vendors.Page[Contact], error) {
+	q, offset, limit, err := page(p, DefaultContactsLimit)
+	if err != nil {
+		return vendors.Page[Contact]{}, err
+	}
+	set(q, "chatbotId", f.ChatbotID)
+	set(q, "search", f.Search)
+	set(q, "sortBy", f.SortBy)
+	set(q, "sortOrder", f.SortOrder)
+	d, err := do[struct {
+		Contacts []Contact `json:"contacts"`
+		Total    int       `json:"total"`
+	}](ctx, c, vendors.NewRequest(http.MethodGet, "/contacts", q, nil))
+	if err != nil {
+		return vendors.Page[Contact]{}, err
+	}
+	return vendors.OffsetPage(d.Contacts, offset, limit, d.Total), nil
 }
 
 // GetContact returns one contact with a summary of its conversations.
@@ -240,22 +236,41 @@ func (c *Client) DeleteContact(ctx context.Context, id string) (*Deleted, error)
 	return do[Deleted](ctx, c, vendors.NewRequest(http.MethodDelete, contactPath(id), nil, nil))
 }
 
-// ListConversations returns one page of a contact's conversations.
-func (c *Client) ListConversations(ctx context.Context, contactID string, limit, offset int) (*ConversationPage, error) {
-	return do[ConversationPage](ctx, c, vendors.NewRequest(http.MethodGet, contactPath(contactID)+"/conversations", page(limit, offset), nil))
+// ListConversations returns one page of a contact's conversations, most
+// recent first: at most p.Limit (1..100, 0 for the documented 50) from
+// p.Cursor (an offset, like ListContacts').
+func (c *Client) ListConversations(ctx context.Context, contactID string, p vendors.PageRequest) (vendors.Page[Conversation], error) {
+	q, offset, limit, err := page(p, DefaultConversationsLimit)
+	if err != nil {
+		return vendors.Page[Conversation]{}, err
+	}
+	d, err := do[struct {
+		Conversations []Conversation `json:"conversations"`
+		Total         int            `json:"total"`
+	}](ctx, c, vendors.NewRequest(http.MethodGet, contactPath(contactID)+"/conversations", q, nil))
+	if err != nil {
+		return vendors.Page[Conversation]{}, err
+	}
+	return vendors.OffsetPage(d.Conversations, offset, limit, d.Total), nil
 }
 
 func contactPath(id string) string { return "/contacts/" + url.PathEscape(id) }
 
-func page(limit, offset int) url.Values {
-	q := url.Values{}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+// page reads p into the limit and offset query of an offset-paged list
+// (def: the documented page size when p.Limit is 0).
+func page(p vendors.PageRequest, def int) (q url.Values, offset, limit int, err error) {
+	if offset, err = p.Offset(Name); err != nil {
+		return nil, 0, 0, err
 	}
+	limit = p.Limit
+	if limit <= 0 {
+		limit = def
+	}
+	q = url.Values{"limit": {strconv.Itoa(limit)}}
 	if offset > 0 {
 		q.Set("offset", strconv.Itoa(offset))
 	}
-	return q
+	return q, offset, limit, nil
 }
 
 func set(q url.Values, k, v string) {

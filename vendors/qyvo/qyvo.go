@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -186,13 +187,26 @@ type Event struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// Recent returns up to the 100 newest records of one trigger feed, newest first.
-func (c *Client) Recent(ctx context.Context, event string) ([]Event, error) {
+// Recent returns the newest records of one trigger feed, newest first:
+// r.Limit of them (0: all the feed holds, at most the 100 newest). A feed
+// is one page: Next is always "", Total -1 (Qyvo does not say how many
+// there were), and no cursor is one of this list's.
+func (c *Client) Recent(ctx context.Context, event string, r vendors.PageRequest) (vendors.Page[Event], error) {
 	path, ok := Events[event]
 	if !ok {
-		return nil, vendors.Invalid(Name, "event", "must be one of message_received, campaign_sent, flow_triggered, sequence_triggered")
+		return vendors.Page[Event]{}, vendors.Invalid(Name, "event", "must be one of message_received, campaign_sent, flow_triggered, sequence_triggered")
 	}
-	return list[Event](ctx, c, path)
+	if r.Cursor != "" {
+		return vendors.Page[Event]{}, vendors.BadCursor(Name)
+	}
+	evs, err := list[Event](ctx, c, path)
+	if err != nil {
+		return vendors.Page[Event]{}, err
+	}
+	if r.Limit > 0 && len(evs) > r.Limit {
+		evs = evs[:r.Limit]
+	}
+	return vendors.Page[Event]{Items: evs, Total: -1}, nil
 }
 
 // Message is an outbound WhatsApp message.
@@ -297,36 +311,69 @@ func (c *Client) GetContact(ctx context.Context, in ContactLookup) (*Contact, er
 	return vendors.Fetch[Contact](ctx, c.c, post("/actions/get-contact", in, true))
 }
 
-// Search is the body of search-contacts.
+// Search filters search-contacts ("" for none; no filter lists all).
 type Search struct {
-	Query   string `json:"query,omitempty"`
-	Tag     string `json:"tag,omitempty"`
-	Email   string `json:"email,omitempty"`
-	Page    int    `json:"page,omitempty"`
-	PerPage int    `json:"per_page,omitempty"`
+	Query string `json:"query,omitempty"`
+	Tag   string `json:"tag,omitempty"`
+	Email string `json:"email,omitempty"`
 }
 
-// PageMeta is Laravel's paginator metadata.
-type PageMeta struct {
-	CurrentPage int `json:"current_page"`
-	LastPage    int `json:"last_page"`
-	PerPage     int `json:"per_page"`
-	Total       int `json:"total"`
-}
-
-// ContactPage is one page of search-contacts.
-type ContactPage struct {
-	Data []Contact `json:"data"`
-	Meta PageMeta  `json:"meta"`
-}
-
-// SearchContacts returns one page of contacts matching the filters.
-func (c *Client) SearchContacts(ctx context.Context, in Search) (*ContactPage, error) {
-	var out ContactPage
-	if err := c.c.Do(ctx, post("/actions/search-contacts", in, true), &out); err != nil {
-		return nil, err
+// SearchContacts returns one page of contacts matching f, newest first:
+// r.Limit of them (1-100; 0: Qyvo's 15), Total all matches. Next carries
+// the next page number and this page's size: a cursor keeps the size of
+// its first page whatever r.Limit says, so pages never skip or repeat.
+func (c *Client) SearchContacts(ctx context.Context, f Search, r vendors.PageRequest) (vendors.Page[Contact], error) {
+	page, perPage, err := searchPosition(r)
+	if err != nil {
+		return vendors.Page[Contact]{}, err
 	}
-	return &out, nil
+	body := struct {
+		Search
+		Page    int `json:"page,omitempty"`
+		PerPage int `json:"per_page,omitempty"`
+	}{f, page, perPage}
+	var out struct {
+		Data []Contact `json:"data"`
+		Meta struct {
+			CurrentPage int `json:"current_page"`
+			LastPage    int `json:"last_page"`
+			PerPage     int `json:"per_page"`
+			Total       int `json:"total"`
+		} `json:"meta"`
+	}
+	if err := c.c.Do(ctx, post("/actions/search-contacts", body, true), &out); err != nil {
+		return vendors.Page[Contact]{}, err
+	}
+	p := vendors.Page[Contact]{Items: out.Data, Total: out.Meta.Total}
+	if p.Items == nil {
+		p.Items = []Contact{}
+	}
+	if perPage == 0 {
+		perPage = out.Meta.PerPage // Qyvo's default, kept by the cursor
+	}
+	if len(out.Data) > 0 && out.Meta.CurrentPage < out.Meta.LastPage && perPage >= 1 && perPage <= MaxPerPage {
+		p.Next = vendors.Cursor("page", vendors.Fields(strconv.Itoa(page+1), strconv.Itoa(perPage)))
+	}
+	return p, nil
+}
+
+// searchPosition reads a search cursor: page 1 and r.Limit (0: Qyvo's
+// default) without one, else the page and page size it carries.
+func searchPosition(r vendors.PageRequest) (page, perPage int, err error) {
+	v, err := vendors.ParseCursor(Name, "page", r.Cursor)
+	if err != nil || v == "" {
+		return 1, r.Limit, err
+	}
+	f, err := vendors.Split(Name, v, 2)
+	if err != nil {
+		return 0, 0, err
+	}
+	page, err1 := strconv.Atoi(f[0])
+	perPage, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil || page < 1 || perPage < 1 || perPage > MaxPerPage {
+		return 0, 0, vendors.BadCursor(Name)
+	}
+	return page, perPage, nil
 }
 
 type tagBody struct {

@@ -70,18 +70,26 @@ func TestIdentityListsAndLookups(t *testing.T) {
 		t.Fatalf("GetFlow = %+v", fl)
 	}
 	for ev := range qyvo.Events {
-		recent := must(c.Recent(ctx, ev))(t)
-		if len(recent) == 0 {
-			t.Fatalf("%s feed is empty", ev)
+		p := must(c.Recent(ctx, ev, vendors.PageRequest{}))(t)
+		recent := p.Items
+		if len(recent) == 0 || p.Total != -1 || p.Next != "" {
+			t.Fatalf("%s feed: %d events, total %d, next %q", ev, len(recent), p.Total, p.Next)
 		}
 		for i := 1; i < len(recent); i++ {
 			if recent[i].CreatedAt.After(recent[i-1].CreatedAt) {
 				t.Fatalf("%s feed not newest first", ev)
 			}
 		}
+		if two := must(c.Recent(ctx, ev, vendors.PageRequest{Limit: 2}))(t).Items; len(two) != min(2, len(recent)) || two[0].ID != recent[0].ID {
+			t.Fatalf("%s feed, limit 2: %+v", ev, two)
+		}
 	}
-	if _, err := c.Recent(ctx, "deal_won"); emulator.VendorError(t, err).Fields["event"] == "" {
+	if _, err := c.Recent(ctx, "deal_won", vendors.PageRequest{}); emulator.VendorError(t, err).Fields["event"] == "" {
 		t.Fatalf("unknown event: %v", err)
+	}
+	// A feed is one page: no cursor is one of its.
+	if _, err := c.Recent(ctx, "message_received", vendors.PageRequest{Cursor: vendors.Cursor("page", vendors.Fields("2", "10"))}); emulator.VendorError(t, err).Fields["cursor"] == "" {
+		t.Fatalf("cursor on a feed: %v", err)
 	}
 }
 
@@ -118,12 +126,12 @@ func TestContactLifecycle(t *testing.T) {
 	if len(upd.Tags) != 0 {
 		t.Fatalf("remove-tag twice = %v", upd.Tags)
 	}
-	found := must(c.SearchContacts(ctx, qyvo.Search{Query: "kiran"}))(t)
-	if len(found.Data) != 1 || found.Data[0].ID != id || found.Meta.Total != 1 {
+	found := must(c.SearchContacts(ctx, qyvo.Search{Query: "kiran"}, vendors.PageRequest{}))(t)
+	if len(found.Items) != 1 || found.Items[0].ID != id || found.Total != 1 || found.Next != "" {
 		t.Fatalf("search = %+v", found)
 	}
-	vip := must(c.SearchContacts(ctx, qyvo.Search{Tag: "vip", PerPage: 100}))(t)
-	for _, ct := range vip.Data {
+	vip := must(c.SearchContacts(ctx, qyvo.Search{Tag: "vip"}, vendors.PageRequest{Limit: 100}))(t)
+	for _, ct := range vip.Items {
 		if !strings.Contains(strings.Join(ct.Tags, ","), "vip") {
 			t.Fatalf("tag filter ignored: %+v", ct)
 		}
@@ -155,11 +163,11 @@ func TestMessagesSequencesAndFlows(t *testing.T) {
 	if srv.Sent() != 3 {
 		t.Fatalf("sent = %d, want 3", srv.Sent())
 	}
-	recent := must(c.Recent(ctx, "campaign_sent"))(t)
+	recent := must(c.Recent(ctx, "campaign_sent", vendors.PageRequest{}))(t).Items
 	if recent[0].MessageID != m.ID {
 		t.Fatalf("newest campaign_sent = %+v, want message %s", recent[0], m.ID)
 	}
-	inbound := must(c.Recent(ctx, "message_received"))(t)
+	inbound := must(c.Recent(ctx, "message_received", vendors.PageRequest{}))(t).Items
 	if inbound[0].Text != "hi there" || inbound[0].ContactID != ct.ID {
 		t.Fatalf("newest message_received = %+v", inbound[0])
 	}
@@ -169,7 +177,7 @@ func TestMessagesSequencesAndFlows(t *testing.T) {
 	if run.SequenceID != seqs[0].ID || run.ContactID != ct.ID || run.ID == "" {
 		t.Fatalf("sequence run = %+v", run)
 	}
-	if ev := must(c.Recent(ctx, "sequence_triggered"))(t)[0]; ev.SequenceID != seqs[0].ID || ev.ContactID != ct.ID {
+	if ev := must(c.Recent(ctx, "sequence_triggered", vendors.PageRequest{}))(t).Items[0]; ev.SequenceID != seqs[0].ID || ev.ContactID != ct.ID {
 		t.Fatalf("newest sequence_triggered = %+v", ev)
 	}
 	_, err = c.TriggerSequence(ctx, seqs[2].ID, ct.ID) // paused
@@ -181,7 +189,7 @@ func TestMessagesSequencesAndFlows(t *testing.T) {
 	if frun.FlowID != flows[0].ID {
 		t.Fatalf("flow run = %+v", frun)
 	}
-	if ev := must(c.Recent(ctx, "flow_triggered"))(t)[0]; ev.FlowID != flows[0].ID {
+	if ev := must(c.Recent(ctx, "flow_triggered", vendors.PageRequest{}))(t).Items[0]; ev.FlowID != flows[0].ID {
 		t.Fatalf("newest flow_triggered = %+v", ev)
 	}
 }
@@ -191,7 +199,7 @@ func TestTriggerFeedsHoldTheNewest100(t *testing.T) {
 	for i := range 105 {
 		srv.Inbound("+14155550123", "message "+string(rune('a'+i%26)))
 	}
-	got := must(c.Recent(ctx, "message_received"))(t)
+	got := must(c.Recent(ctx, "message_received", vendors.PageRequest{}))(t).Items
 	if len(got) != 100 || srv.Feed("message_received") != 105 {
 		t.Fatalf("got %d of %d", len(got), srv.Feed("message_received"))
 	}
@@ -199,7 +207,7 @@ func TestTriggerFeedsHoldTheNewest100(t *testing.T) {
 
 func TestLaravelValidationNamesTheField(t *testing.T) {
 	c, srv := setup(t, qyvotest.Options{}, vendors.Options{})
-	ct := must(c.SearchContacts(ctx, qyvo.Search{PerPage: 1}))(t).Data[0]
+	ct := must(c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{Limit: 1}))(t).Items[0]
 	cases := []struct {
 		name  string
 		call  func() error
@@ -238,7 +246,10 @@ func TestLaravelValidationNamesTheField(t *testing.T) {
 			_, err := c.AddTag(ctx, "00000000-0000-4000-8000-000000000000", "x")
 			return err
 		}, "contact_id"},
-		{"page too large", func() error { _, err := c.SearchContacts(ctx, qyvo.Search{PerPage: 101}); return err }, "limit"},
+		{"page too large", func() error {
+			_, err := c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{Limit: 101})
+			return err
+		}, "limit"},
 		{"get with two keys", func() error { _, err := c.GetContact(ctx, qyvo.ContactLookup{ID: ct.ID, Email: ct.Email}); return err }, "id"},
 	}
 	for _, tc := range cases {
@@ -280,68 +291,89 @@ func TestBadTokenIsAuthError(t *testing.T) {
 	}
 }
 
-func TestRateLimitFromVendorIsRateLimitedWithRetryAfter(t *testing.T) {
-	c, srv := setup(t, qyvotest.Options{RatePerMinute: 3}, vendors.Options{Retry: vendors.Retry{Attempts: 1}})
-	for range 3 {
-		must(c.Me(ctx))(t)
+// The retry policy is tested once for every vendor (vendors/client_test.go);
+// this is Qyvo's end of it: a 503 on a GET and on a read-only POST lookup
+// is retried, and Laravel's 429 becomes rate_limited with its Retry-After.
+func TestFaultsEndToEnd(t *testing.T) {
+	c, srv := setup(t, qyvotest.Options{RatePerMinute: 4}, vendors.Options{})
+	srv.Inject(emulator.Fault{Method: http.MethodGet, Status: 503})
+	must(c.ListTags(ctx))(t)
+	if n := srv.Hits("GET /tags"); n != 2 {
+		t.Fatalf("GET hits = %d, want 2", n)
 	}
-	_, err := c.Me(ctx)
+	srv.Inject(emulator.Fault{Method: http.MethodPost, Status: 503})
+	p := must(c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{Limit: 2}))(t)
+	if len(p.Items) != 2 || srv.Hits("POST /actions/search-contacts") != 2 {
+		t.Fatalf("search through a 503: %+v", p)
+	}
+	// No retry, so the vendor's 429 is what the caller sees.
+	once := qyvo.New(qyvo.Config{APIToken: qyvotest.APIToken, BaseURL: srv.URL}, vendors.Options{Retry: vendors.Retry{Attempts: 1}})
+	for range 2 {
+		must(once.Me(ctx))(t)
+	}
+	_, err := once.Me(ctx)
 	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.Status != 429 || e.RetryAfter <= 0 || e.Message != "Too Many Attempts" {
 		t.Fatalf("429: %+v", e)
 	}
-	if n := srv.Hits("GET /me"); n != 4 {
+	if n := srv.Hits("GET /me"); n != 3 {
 		t.Fatalf("hits = %d", n)
 	}
 }
 
+// Next carries the page and its size: a cursor keeps the first page's size
+// whatever limit comes with it, and pages see every contact once.
 func TestSearchPagingSeesEveryContactOnce(t *testing.T) {
 	c, srv := setup(t, qyvotest.Options{}, vendors.Options{})
 	seen := map[string]bool{}
-	for page := 1; ; page++ {
-		p := must(c.SearchContacts(ctx, qyvo.Search{Page: page, PerPage: 7}))(t)
-		for _, ct := range p.Data {
+	r, pages := vendors.PageRequest{Limit: 7}, 0
+	for {
+		p := must(c.SearchContacts(ctx, qyvo.Search{}, r))(t)
+		pages++
+		if p.Total != srv.ContactCount() || len(p.Items) > 7 {
+			t.Fatalf("page %d: %d contacts, total %d", pages, len(p.Items), p.Total)
+		}
+		for _, ct := range p.Items {
 			if seen[ct.ID] {
 				t.Fatalf("%s on two pages", ct.ID)
 			}
 			seen[ct.ID] = true
 		}
-		if p.Meta.CurrentPage >= p.Meta.LastPage {
-			if p.Meta.Total != srv.ContactCount() || page != 5 {
-				t.Fatalf("meta %+v after %d pages", p.Meta, page)
-			}
+		if p.Next == "" {
 			break
 		}
+		r = vendors.PageRequest{Limit: 3, Cursor: p.Next} // the first page's size is kept
 	}
-	if len(seen) != srv.ContactCount() {
-		t.Fatalf("saw %d of %d", len(seen), srv.ContactCount())
+	if n := srv.ContactCount(); len(seen) != n || pages != (n+6)/7 {
+		t.Fatalf("saw %d of %d in %d pages", len(seen), n, pages)
 	}
-}
-
-func TestSafeCallsRecoverThrough503s(t *testing.T) {
-	c, srv := setup(t, qyvotest.Options{}, vendors.Options{})
-	srv.Inject(emulator.Fault{Status: 503}, emulator.Fault{Status: 503})
-	must(c.ListTags(ctx))(t)
-	if n := srv.Hits("GET /tags"); n != 3 {
-		t.Fatalf("GET hits = %d, want 3", n)
-	}
-	// A read-only POST lookup is retried too.
-	srv.Inject(emulator.Fault{Method: http.MethodPost, Status: 503})
-	p := must(c.SearchContacts(ctx, qyvo.Search{PerPage: 2}))(t)
-	if len(p.Data) != 2 || srv.Hits("POST /actions/search-contacts") != 2 {
-		t.Fatalf("search through a 503: %+v", p)
+	// Qyvo's default page size (Limit 0) is kept the same way.
+	first := must(c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{}))(t)
+	second := must(c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{Limit: 2, Cursor: first.Next}))(t)
+	if len(first.Items) != 15 || len(second.Items) != min(15, srv.ContactCount()-15) || first.Items[0].ID == second.Items[0].ID {
+		t.Fatalf("default size: %d then %d", len(first.Items), len(second.Items))
 	}
 }
 
-func TestSendNotResentAfter503(t *testing.T) {
+// A cursor this client did not make is refused by name, before any request.
+func TestSearchRefusesForeignCursors(t *testing.T) {
 	c, srv := setup(t, qyvotest.Options{}, vendors.Options{})
-	srv.Inject(emulator.Fault{Method: http.MethodPost, Status: 503, AfterHandling: true})
-	_, err := c.SendTemplateMessage(ctx, qyvo.TemplateMessage{Phone: "+14155550101", Template: "feedback_request"})
-	e := emulator.VendorError(t, err)
-	if e.Kind != vendors.KindUncertain || e.Status != 503 || e.Attempts != 1 {
-		t.Fatalf("send 503: %+v", e)
+	for _, cur := range []string{
+		"made-up",
+		vendors.Cursor("o", "20"),
+		vendors.Cursor("page", "2:7"),
+		vendors.Cursor("page", vendors.Fields("2")),
+		vendors.Cursor("page", vendors.Fields("x", "7")),
+		vendors.Cursor("page", vendors.Fields("0", "7")),
+		vendors.Cursor("page", vendors.Fields("2", "0")),
+		vendors.Cursor("page", vendors.Fields("2", "500")),
+	} {
+		_, err := c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{Cursor: cur})
+		if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["cursor"] == "" || e.Status != 0 {
+			t.Errorf("cursor %q: %+v", cur, e)
+		}
 	}
-	if n := srv.Hits("POST /actions/send-template-message"); n != 1 || srv.Sent() != 1 {
-		t.Fatalf("sent %d times (hits %d), want once", srv.Sent(), n)
+	if n := srv.TotalHits(); n != 0 {
+		t.Fatalf("%d requests reached the vendor", n)
 	}
 }

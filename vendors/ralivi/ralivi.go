@@ -129,13 +129,6 @@ func New(cfg Config, o vendors.Options) *Client {
 	return &Client{c: c}
 }
 
-// Page is one page of a list endpoint. NextCursor is "" at the end.
-type Page[T any] struct {
-	Data       []T    `json:"data"`
-	Count      int    `json:"count"`
-	NextCursor string `json:"nextCursor"`
-}
-
 // Contact is a person in the CRM. Null strings decode as "".
 type Contact struct {
 	ID            string   `json:"id"`
@@ -202,70 +195,34 @@ type Organization struct {
 	CreatedAt string `json:"createdAt"`
 }
 
-// PageParams page any list: Limit 1..100 (0: the vendor's 50), Cursor the
-// vendor's nextCursor ("" for the first page).
-type PageParams struct {
-	Limit  int
-	Cursor string
-}
-
-func (p PageParams) query() url.Values {
-	q := url.Values{}
-	if p.Limit > 0 {
-		q.Set("limit", strconv.Itoa(p.Limit))
-	}
-	if p.Cursor != "" {
-		q.Set("cursor", p.Cursor)
-	}
-	return q
-}
-
-// DealParams filter GET /deals by stage id ("" for all).
-type DealParams struct {
-	PageParams
-	Stage string
-}
-
-// LinkParams filter tasks or activities by deal and/or contact ("" for any).
-type LinkParams struct {
-	PageParams
+// Links filter tasks or activities by deal and/or contact ("" for any).
+type Links struct {
 	DealID    string
 	ContactID string
 }
 
-func (p LinkParams) query() url.Values {
-	q := p.PageParams.query()
-	if p.DealID != "" {
-		q.Set("dealId", p.DealID)
-	}
-	if p.ContactID != "" {
-		q.Set("contactId", p.ContactID)
-	}
-	return q
-}
-
 // ListContacts returns one page of contacts.
-func (c *Client) ListContacts(ctx context.Context, p PageParams) (*Page[Contact], error) {
-	return list[Contact](ctx, c, "/contacts", p.query())
+func (c *Client) ListContacts(ctx context.Context, r vendors.PageRequest) (vendors.Page[Contact], error) {
+	return list[Contact](ctx, c, "/contacts", r, nil)
 }
 
-// ListDeals returns one page of deals, optionally of one stage.
-func (c *Client) ListDeals(ctx context.Context, p DealParams) (*Page[Deal], error) {
-	q := p.PageParams.query()
-	if p.Stage != "" {
-		q.Set("stage", p.Stage)
-	}
-	return list[Deal](ctx, c, "/deals", q)
+// ListDeals returns one page of deals, of one stage unless stage is "".
+func (c *Client) ListDeals(ctx context.Context, stage string, r vendors.PageRequest) (vendors.Page[Deal], error) {
+	return list[Deal](ctx, c, "/deals", r, map[string]string{"stage": stage})
 }
 
 // ListTasks returns one page of tasks.
-func (c *Client) ListTasks(ctx context.Context, p LinkParams) (*Page[Task], error) {
-	return list[Task](ctx, c, "/tasks", p.query())
+func (c *Client) ListTasks(ctx context.Context, f Links, r vendors.PageRequest) (vendors.Page[Task], error) {
+	return list[Task](ctx, c, "/tasks", r, f.query())
 }
 
 // ListActivities returns one page of activity log entries.
-func (c *Client) ListActivities(ctx context.Context, p LinkParams) (*Page[Activity], error) {
-	return list[Activity](ctx, c, "/activities", p.query())
+func (c *Client) ListActivities(ctx context.Context, f Links, r vendors.PageRequest) (vendors.Page[Activity], error) {
+	return list[Activity](ctx, c, "/activities", r, f.query())
+}
+
+func (f Links) query() map[string]string {
+	return map[string]string{"dealId": f.DealID, "contactId": f.ContactID}
 }
 
 // GetOrganization returns the key's organization.
@@ -273,12 +230,43 @@ func (c *Client) GetOrganization(ctx context.Context) (*Organization, error) {
 	return vendors.Fetch[Organization](ctx, c.c, vendors.NewRequest(http.MethodGet, "/organizations", nil, nil))
 }
 
-func list[T any](ctx context.Context, c *Client, path string, q url.Values) (*Page[T], error) {
-	var page Page[T]
-	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, path, q, nil), &page); err != nil {
-		return nil, err
+// list reads one page of a list endpoint: r.Limit 1..100 (0: Ralivi's
+// 50), r.Cursor a Next of this client (it wraps Ralivi's nextCursor, which
+// Ralivi itself judges: one it does not know is its 400 naming cursor);
+// filters with an empty value are left out. Ralivi's count is the page's
+// length, not a total, so Total is -1.
+func list[T any](ctx context.Context, c *Client, path string, r vendors.PageRequest, filters map[string]string) (vendors.Page[T], error) {
+	cursor, err := vendors.ParseCursor(Name, "c", r.Cursor)
+	if err != nil {
+		return vendors.Page[T]{}, err
 	}
-	return &page, nil
+	q := url.Values{}
+	if r.Limit > 0 {
+		q.Set("limit", strconv.Itoa(r.Limit))
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	for k, v := range filters {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	var body struct {
+		Data       []T    `json:"data"`
+		NextCursor string `json:"nextCursor"`
+	}
+	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, path, q, nil), &body); err != nil {
+		return vendors.Page[T]{}, err
+	}
+	page := vendors.Page[T]{Items: body.Data, Total: -1}
+	if page.Items == nil {
+		page.Items = []T{}
+	}
+	if body.NextCursor != "" {
+		page.Next = vendors.Cursor("c", body.NextCursor)
+	}
+	return page, nil
 }
 
 // decodeError reads {"error": {"code", "message", "field"}} or

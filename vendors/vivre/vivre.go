@@ -148,42 +148,47 @@ type Contact struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// ContactPage is one page of GET /contacts.
-type ContactPage struct {
-	Data   []Contact `json:"data"`
-	Total  int       `json:"total"`
-	Limit  int       `json:"limit"`
-	Offset int       `json:"offset"`
+// DefaultContactsLimit is the documented page size of GET /contacts.
+const DefaultContactsLimit = 50
+
+// ContactFilter narrows GET /contacts; the zero value lists every contact.
+type ContactFilter struct {
+	Search   string // name, email or company contains it
+	ScoreMin *int   // AI score at least this (0-100)
 }
 
-// ListContactsParams filter and page GET /contacts.
-type ListContactsParams struct {
-	Search   string
-	ScoreMin *int
-	Limit    int // 1..500, 0 for the vendor default (50)
-	Offset   int
-}
-
-// ListContacts returns one page of contacts.
-func (c *Client) ListContacts(ctx context.Context, p ListContactsParams) (*ContactPage, error) {
+// ListContacts returns one page of the contacts matching f, newest first:
+// at most p.Limit (1..500, 0 for the documented 50) from p.Cursor. Vivre
+// pages by offset: the cursor carries the offset only, so the limit and
+// the filter are each call's own.
+func (c *Client) ListContacts(ctx context.Context, f ContactFilter, p vendors.PageRequest) (vendors.Page[Contact], error) {
+	offset, err := p.Offset(Name)
+	if err != nil {
+		return vendors.Page[Contact]{}, err
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = DefaultContactsLimit
+	}
 	q := url.Values{}
-	if p.Limit > 0 {
-		q.Set("limit", strconv.Itoa(p.Limit))
+	q.Set("limit", strconv.Itoa(limit))
+	if offset > 0 {
+		q.Set("offset", strconv.Itoa(offset))
 	}
-	if p.Offset > 0 {
-		q.Set("offset", strconv.Itoa(p.Offset))
+	if f.Search != "" {
+		q.Set("search", f.Search)
 	}
-	if p.Search != "" {
-		q.Set("search", p.Search)
+	if f.ScoreMin != nil {
+		q.Set("score_min", strconv.Itoa(*f.ScoreMin))
 	}
-	if p.ScoreMin != nil {
-		q.Set("score_min", strconv.Itoa(*p.ScoreMin))
+	var page struct {
+		Data  []Contact `json:"data"`
+		Total int       `json:"total"`
 	}
-	var page ContactPage
 	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, "/contacts", q, nil), &page); err != nil {
-		return nil, err
+		return vendors.Page[Contact]{}, err
 	}
-	return &page, nil
+	return vendors.OffsetPage(page.Data, offset, limit, page.Total), nil
 }
 
 // GetContact returns one contact.

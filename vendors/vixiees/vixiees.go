@@ -29,6 +29,10 @@
 //   - PUT changes only the fields it carries;
 //   - lists answer {"data": [...], "page": 1, "limit": 100, "total": N},
 //     default limit 100, oldest update first (stable for incremental sync);
+//     the list methods page with vendors.PageRequest and return a
+//     vendors.Page whose Next cursor holds the next page number together
+//     with the first page's limit and updated_at_from, so every page of
+//     one listing has the same size and filter;
 //   - the incremental-sync filter is the query updated_at_from (the doc
 //     shows both "updated_at>=" and "updated_at_from"), sent as RFC 3339 UTC;
 //   - single records come as {"data": {...}} or bare; both are read;
@@ -39,6 +43,7 @@
 package vixiees
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -173,33 +178,93 @@ func New(cfg Config, o vendors.Options) *Client {
 	return &Client{c: c}
 }
 
-// Page is one page of a list.
-type Page[T any] struct {
+// DefaultLimit is the vendor's page size when none is asked for.
+const DefaultLimit = 100
+
+// Filter narrows a list of contacts or deals.
+type Filter struct {
+	UpdatedFrom *time.Time // only records updated at or after this
+}
+
+// body is a list as the vendor sends it (its page and limit echoes are
+// not needed: the position says them).
+type body[T any] struct {
 	Data  []T `json:"data"`
-	Page  int `json:"page"`
-	Limit int `json:"limit"`
 	Total int `json:"total"`
 }
 
-// ListParams page (and, for contacts and deals, filter) a list.
-type ListParams struct {
-	UpdatedFrom *time.Time // only records updated at or after this
-	Page        int        // 1 onwards; 0 for the first
-	Limit       int        // 1..1000; 0 for the vendor default (100)
+// position is a place in a page-numbered list. The cursor carries the
+// page size and the updated_at_from filter too, so later pages match the
+// first.
+type position struct {
+	page, limit int
+	since       *time.Time
 }
 
-func (p ListParams) query() url.Values {
+// cursorScheme marks Vixiees' cursors: page, page size and filter.
+const cursorScheme = "p"
+
+// start reads a page request and its filter into a position. A cursor
+// keeps its first page's size and filter: a different limit or
+// updated_since alongside it is refused, naming the argument.
+func start(r vendors.PageRequest, f Filter) (position, error) {
+	if r.Cursor == "" {
+		return position{page: 1, limit: cmp.Or(r.Limit, DefaultLimit), since: f.UpdatedFrom}, nil
+	}
+	v, err := vendors.ParseCursor(Name, cursorScheme, r.Cursor)
+	if err != nil {
+		return position{}, err
+	}
+	parts, err := vendors.Split(Name, v, 3)
+	if err != nil {
+		return position{}, err
+	}
+	var p position
+	p.page, err = strconv.Atoi(parts[0])
+	if err != nil || p.page < 1 {
+		return position{}, vendors.BadCursor(Name)
+	}
+	p.limit, err = strconv.Atoi(parts[1])
+	if err != nil || p.limit < 1 || p.limit > MaxLimit {
+		return position{}, vendors.BadCursor(Name)
+	}
+	if parts[2] != "" {
+		t, err := time.Parse(time.RFC3339, parts[2])
+		if err != nil {
+			return position{}, vendors.BadCursor(Name)
+		}
+		p.since = &t
+	}
+	switch {
+	case r.Limit != 0 && r.Limit != p.limit:
+		return position{}, vendors.Invalid(Name, "limit", fmt.Sprintf("this cursor pages by %d; omit limit or pass %d", p.limit, p.limit))
+	case f.UpdatedFrom != nil && (p.since == nil || !f.UpdatedFrom.Equal(*p.since)):
+		return position{}, vendors.Invalid(Name, "updated_since", "differs from the first page's; omit it when passing cursor")
+	}
+	return p, nil
+}
+
+func (p position) query() url.Values {
 	q := url.Values{}
-	if p.Page > 0 {
-		q.Set("page", strconv.Itoa(p.Page))
-	}
-	if p.Limit != 0 {
-		q.Set("limit", strconv.Itoa(p.Limit))
-	}
-	if p.UpdatedFrom != nil {
-		q.Set("updated_at_from", p.UpdatedFrom.UTC().Format(time.RFC3339))
+	q.Set("page", strconv.Itoa(p.page))
+	q.Set("limit", strconv.Itoa(p.limit))
+	if p.since != nil {
+		q.Set("updated_at_from", p.since.UTC().Format(time.RFC3339))
 	}
 	return q
+}
+
+// next is the cursor of the page after this one: empty when this page,
+// holding got of total records, is the last.
+func (p position) next(got, total int) string {
+	if got == 0 || p.page*p.limit >= total {
+		return ""
+	}
+	since := ""
+	if p.since != nil {
+		since = p.since.UTC().Format(time.RFC3339Nano)
+	}
+	return vendors.Cursor(cursorScheme, vendors.Fields(strconv.Itoa(p.page+1), strconv.Itoa(p.limit), since))
 }
 
 // Contact is a person in the account.
@@ -220,9 +285,10 @@ type ContactFields struct {
 	Phone string `json:"phone,omitempty"`
 }
 
-// ListContacts returns one page of contacts.
-func (c *Client) ListContacts(ctx context.Context, p ListParams) (*Page[Contact], error) {
-	return list[Contact](ctx, c, "/contacts", p)
+// ListContacts returns one page of contacts, least recently updated
+// first. A cursor keeps the page size and filter of its first page.
+func (c *Client) ListContacts(ctx context.Context, r vendors.PageRequest, f Filter) (vendors.Page[Contact], error) {
+	return list[Contact](ctx, c, "/contacts", r, f)
 }
 
 // CreateContact adds a contact. Not retried once sent.
@@ -255,9 +321,10 @@ type DealFields struct {
 	Stage     string `json:"stage,omitempty"`
 }
 
-// ListDeals returns one page of deals.
-func (c *Client) ListDeals(ctx context.Context, p ListParams) (*Page[Deal], error) {
-	return list[Deal](ctx, c, "/deals", p)
+// ListDeals returns one page of deals, least recently updated first. A
+// cursor keeps the page size and filter of its first page.
+func (c *Client) ListDeals(ctx context.Context, r vendors.PageRequest, f Filter) (vendors.Page[Deal], error) {
+	return list[Deal](ctx, c, "/deals", r, f)
 }
 
 // CreateDeal opens a deal. Not retried once sent.
@@ -280,9 +347,10 @@ type Recording struct {
 	TranscriptSummary string    `json:"transcript_summary,omitempty"`
 }
 
-// ListRecordings returns one page of call recordings.
-func (c *Client) ListRecordings(ctx context.Context, p ListParams) (*Page[Recording], error) {
-	return list[Recording](ctx, c, "/recordings", p)
+// ListRecordings returns one page of call recordings. A cursor keeps the
+// page size of its first page.
+func (c *Client) ListRecordings(ctx context.Context, r vendors.PageRequest) (vendors.Page[Recording], error) {
+	return list[Recording](ctx, c, "/recordings", r, Filter{})
 }
 
 // GetRecording returns one call recording.
@@ -301,9 +369,10 @@ type Template struct {
 	VariableCount int    `json:"variable_count"` // how many variables a send must give
 }
 
-// ListTemplates returns one page of WhatsApp templates.
-func (c *Client) ListTemplates(ctx context.Context, p ListParams) (*Page[Template], error) {
-	return list[Template](ctx, c, "/whatsapp_templates", p)
+// ListTemplates returns one page of WhatsApp templates. A cursor keeps
+// the page size of its first page.
+func (c *Client) ListTemplates(ctx context.Context, r vendors.PageRequest) (vendors.Page[Template], error) {
+	return list[Template](ctx, c, "/whatsapp_templates", r, Filter{})
 }
 
 // SendMessage is the body of POST /whatsapp_templates/{id}/send_message:
@@ -359,15 +428,21 @@ func (c *Client) CreateTask(ctx context.Context, in NewTask) (*Task, error) {
 	return vendors.Fetch[Task](ctx, c.c, vendors.NewRequest(http.MethodPost, "/tasks", nil, in))
 }
 
-func list[T any](ctx context.Context, c *Client, path string, p ListParams) (*Page[T], error) {
-	var page Page[T]
-	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, path, p.query(), nil), &page); err != nil {
-		return nil, err
+// list reads one page of a page-numbered list. The first page asks for
+// r.Limit (the vendor checks it: 1 to 1000) or DefaultLimit.
+func list[T any](ctx context.Context, c *Client, path string, r vendors.PageRequest, f Filter) (vendors.Page[T], error) {
+	p, err := start(r, f)
+	if err != nil {
+		return vendors.Page[T]{}, err
 	}
-	if page.Data == nil {
-		page.Data = []T{}
+	var b body[T]
+	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, path, p.query(), nil), &b); err != nil {
+		return vendors.Page[T]{}, err
 	}
-	return &page, nil
+	if b.Data == nil {
+		b.Data = []T{}
+	}
+	return vendors.Page[T]{Items: b.Data, Total: b.Total, Next: p.next(len(b.Data), b.Total)}, nil
 }
 
 // decodeError reads {"error": "...", "details": {...}}. On a validation

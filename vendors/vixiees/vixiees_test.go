@@ -2,7 +2,7 @@ package vixiees_test
 
 import (
 	"context"
-	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,16 +45,20 @@ func TestClientMethods(t *testing.T) {
 	c, srv := setup(t, vixieestest.Options{}, vendors.Options{})
 	ctx := context.Background()
 
-	page, err := c.ListContacts(ctx, vixiees.ListParams{Page: 2, Limit: 5})
-	if err != nil || len(page.Data) != 5 || page.Total != 36 || page.Page != 2 || page.Limit != 5 {
-		t.Fatalf("ListContacts = %+v, %v", page, err)
+	first, err := c.ListContacts(ctx, vendors.PageRequest{Limit: 5}, vixiees.Filter{})
+	if err != nil || len(first.Items) != 5 || first.Total != 36 || first.Next == "" {
+		t.Fatalf("ListContacts = %+v, %v", first, err)
 	}
-	since := page.Data[0].UpdatedAt
-	recent, err := c.ListContacts(ctx, vixiees.ListParams{UpdatedFrom: &since, Limit: 1000})
-	if err != nil || recent.Total == 0 || recent.Total >= 36 {
+	page, err := c.ListContacts(ctx, vendors.PageRequest{Cursor: first.Next}, vixiees.Filter{})
+	if err != nil || len(page.Items) != 5 || page.Total != 36 || page.Next == "" || page.Items[0].ID == first.Items[0].ID {
+		t.Fatalf("ListContacts page 2 = %+v, %v", page, err)
+	}
+	since := page.Items[0].UpdatedAt
+	recent, err := c.ListContacts(ctx, vendors.PageRequest{Limit: 1000}, vixiees.Filter{UpdatedFrom: &since})
+	if err != nil || recent.Total == 0 || recent.Total >= 36 || len(recent.Items) != recent.Total || recent.Next != "" {
 		t.Fatalf("updated_at_from: %+v, %v", recent, err)
 	}
-	for _, ct := range recent.Data {
+	for _, ct := range recent.Items {
 		if ct.UpdatedAt.Before(since) {
 			t.Fatalf("%s updated %s, before %s", ct.ID, ct.UpdatedAt, since)
 		}
@@ -78,26 +82,26 @@ func TestClientMethods(t *testing.T) {
 	if err != nil || d.Stage != "won" || d.Value != v {
 		t.Fatalf("UpdateDeal = %+v, %v", d, err)
 	}
-	deals, err := c.ListDeals(ctx, vixiees.ListParams{Limit: 1000})
-	if err != nil || deals.Total != 21 || len(deals.Data) != 21 || deals.Data[20].ID != d.ID {
-		t.Fatalf("ListDeals (newest update last) = %d of %d, %v", len(deals.Data), deals.Total, err)
+	deals, err := c.ListDeals(ctx, vendors.PageRequest{Limit: 1000}, vixiees.Filter{})
+	if err != nil || deals.Total != 21 || len(deals.Items) != 21 || deals.Items[20].ID != d.ID || deals.Next != "" {
+		t.Fatalf("ListDeals (newest update last) = %d of %d, %v", len(deals.Items), deals.Total, err)
 	}
 
-	recs, err := c.ListRecordings(ctx, vixiees.ListParams{})
-	if err != nil || recs.Total != 12 || recs.Limit != 100 {
-		t.Fatalf("ListRecordings = %+v, %v", recs, err)
+	recs, err := c.ListRecordings(ctx, vendors.PageRequest{})
+	if err != nil || recs.Total != 12 || len(recs.Items) != 12 || recs.Next != "" {
+		t.Fatalf("ListRecordings (default page of 100) = %+v, %v", recs, err)
 	}
-	rec, err := c.GetRecording(ctx, recs.Data[3].ID)
-	if err != nil || rec.ID != recs.Data[3].ID || rec.URL == "" || rec.DurationSeconds <= 0 || rec.TranscriptSummary == "" {
+	rec, err := c.GetRecording(ctx, recs.Items[3].ID)
+	if err != nil || rec.ID != recs.Items[3].ID || rec.URL == "" || rec.DurationSeconds <= 0 || rec.TranscriptSummary == "" {
 		t.Fatalf("GetRecording = %+v, %v", rec, err)
 	}
 
-	tpls, err := c.ListTemplates(ctx, vixiees.ListParams{})
-	if err != nil || len(tpls.Data) < 4 {
+	tpls, err := c.ListTemplates(ctx, vendors.PageRequest{})
+	if err != nil || len(tpls.Items) < 4 || tpls.Total != len(tpls.Items) {
 		t.Fatalf("ListTemplates = %+v, %v", tpls, err)
 	}
 	var tpl vixiees.Template
-	for _, x := range tpls.Data {
+	for _, x := range tpls.Items {
 		if x.VariableCount == 2 {
 			tpl = x
 		}
@@ -120,23 +124,106 @@ func TestClientMethods(t *testing.T) {
 func TestPagingSeesEveryRecordOnce(t *testing.T) {
 	c, srv := setup(t, vixieestest.Options{}, vendors.Options{})
 	seen := map[string]bool{}
-	for p := 1; ; p++ {
-		page, err := c.ListContacts(context.Background(), vixiees.ListParams{Page: p, Limit: 7})
+	r, pages := vendors.PageRequest{Limit: 7}, 0
+	for {
+		page, err := c.ListContacts(context.Background(), r, vixiees.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ct := range page.Data {
+		pages++
+		for _, ct := range page.Items {
 			if seen[ct.ID] {
 				t.Fatalf("%s on two pages", ct.ID)
 			}
 			seen[ct.ID] = true
 		}
-		if p*7 >= page.Total {
+		if page.Next == "" {
 			break
 		}
+		r = vendors.PageRequest{Cursor: page.Next} // the cursor keeps the page size
 	}
-	if n, _, _ := srv.Counts(); len(seen) != n {
-		t.Fatalf("saw %d of %d contacts", len(seen), n)
+	n, _, _ := srv.Counts()
+	if len(seen) != n || pages != (n+6)/7 {
+		t.Fatalf("saw %d of %d contacts in %d pages", len(seen), n, pages)
+	}
+}
+
+// A cursor pins the first page's size and updated_at_from: later pages
+// keep them, and a different limit or filter beside a cursor is refused,
+// naming the argument, before anything is sent. So is a cursor this
+// client did not make.
+func TestCursorKeepsPageSizeAndFilter(t *testing.T) {
+	c, srv := setup(t, vixieestest.Options{}, vendors.Options{})
+	ctx := context.Background()
+	all, err := c.ListContacts(ctx, vendors.PageRequest{Limit: 1000}, vixiees.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := all.Items[20].UpdatedAt
+	f := vixiees.Filter{UpdatedFrom: &since}
+	first, err := c.ListContacts(ctx, vendors.PageRequest{Limit: 4}, f)
+	if err != nil || len(first.Items) != 4 || first.Total >= all.Total || first.Next == "" {
+		t.Fatalf("filtered first page = %+v, %v", first, err)
+	}
+	n := len(first.Items)
+	for r := (vendors.PageRequest{Cursor: first.Next}); r.Cursor != ""; {
+		page, err := c.ListContacts(ctx, r, vixiees.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) > 4 || page.Total != first.Total {
+			t.Fatalf("a later page has %d of %d: the cursor lost the page size or the filter", len(page.Items), page.Total)
+		}
+		for _, ct := range page.Items {
+			if ct.UpdatedAt.Before(since) {
+				t.Fatalf("%s updated %s, before %s: the cursor lost the filter", ct.ID, ct.UpdatedAt, since)
+			}
+		}
+		n += len(page.Items)
+		r.Cursor = page.Next
+	}
+	if n != first.Total {
+		t.Fatalf("paged %d of %d filtered contacts", n, first.Total)
+	}
+
+	// Repeating the first page's limit and filter beside the cursor is fine.
+	same := since.Add(0)
+	if _, err := c.ListContacts(ctx, vendors.PageRequest{Limit: 4, Cursor: first.Next}, vixiees.Filter{UpdatedFrom: &same}); err != nil {
+		t.Fatalf("same limit and filter: %v", err)
+	}
+
+	other := since.Add(-time.Hour)
+	plain, err := c.ListContacts(ctx, vendors.PageRequest{Limit: 4}, vixiees.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := srv.TotalHits()
+	cases := []struct {
+		name  string
+		r     vendors.PageRequest
+		f     vixiees.Filter
+		field string
+		want  string
+	}{
+		{"other limit", vendors.PageRequest{Limit: 5, Cursor: first.Next}, f, "limit", "this cursor pages by 4; omit limit or pass 4"},
+		{"other filter", vendors.PageRequest{Cursor: first.Next}, vixiees.Filter{UpdatedFrom: &other}, "updated_since", "differs from the first page's"},
+		{"filter added", vendors.PageRequest{Cursor: plain.Next}, f, "updated_since", "differs from the first page's"},
+		{"made up", vendors.PageRequest{Cursor: "made-up"}, vixiees.Filter{}, "cursor", "not a cursor"},
+		{"offset scheme", vendors.PageRequest{Cursor: vendors.Cursor("o", "5")}, vixiees.Filter{}, "cursor", "not a cursor"},
+		{"missing fields", vendors.PageRequest{Cursor: vendors.Cursor("p", "2")}, vixiees.Filter{}, "cursor", "not a cursor"},
+		{"page 0", vendors.PageRequest{Cursor: vendors.Cursor("p", vendors.Fields("0", "4", ""))}, vixiees.Filter{}, "cursor", "not a cursor"},
+		{"limit over 1000", vendors.PageRequest{Cursor: vendors.Cursor("p", vendors.Fields("2", "1001", ""))}, vixiees.Filter{}, "cursor", "not a cursor"},
+		{"bad time", vendors.PageRequest{Cursor: vendors.Cursor("p", vendors.Fields("2", "4", "yesterday"))}, vixiees.Filter{}, "cursor", "not a cursor"},
+	}
+	for _, tc := range cases {
+		_, err := c.ListContacts(ctx, tc.r, tc.f)
+		e := emulator.VendorError(t, err)
+		if e.Kind != vendors.KindInvalid || !strings.Contains(e.Fields[tc.field], tc.want) {
+			t.Errorf("%s: %+v, want %s: %q", tc.name, e, tc.field, tc.want)
+		}
+	}
+	if got := srv.TotalHits() - hits; got != 0 {
+		t.Fatalf("%d refused requests reached the vendor", got)
 	}
 }
 
@@ -164,10 +251,13 @@ func TestValidationEnvelopeNamesOurField(t *testing.T) {
 			return err
 		}, "phone"},
 		{"limit over 1000", func() error {
-			_, err := c.ListDeals(ctx, vixiees.ListParams{Limit: 1001})
+			_, err := c.ListDeals(ctx, vendors.PageRequest{Limit: 1001}, vixiees.Filter{})
 			return err
 		}, "limit"},
-		{"negative limit", func() error { _, err := c.ListDeals(ctx, vixiees.ListParams{Limit: -5}); return err }, "limit"},
+		{"negative limit", func() error {
+			_, err := c.ListDeals(ctx, vendors.PageRequest{Limit: -5}, vixiees.Filter{})
+			return err
+		}, "limit"},
 		{"unknown contact", func() error {
 			_, err := c.CreateDeal(ctx, vixiees.DealFields{Title: "X", ContactID: "ct_0"})
 			return err
@@ -193,7 +283,7 @@ func TestVendorQueryNamesBecomeArguments(t *testing.T) {
 	// The vendor names its query parameters; the tools name arguments.
 	c, srv := setup(t, vixieestest.Options{}, vendors.Options{})
 	srv.Inject(emulator.Fault{Status: 422, Body: `{"error":"Validation failed","details":{"updated_at_from":"invalid date","page":["must be 1 or more"],"contactId":"unknown"}}`})
-	_, err := c.ListContacts(context.Background(), vixiees.ListParams{})
+	_, err := c.ListContacts(context.Background(), vendors.PageRequest{}, vixiees.Filter{})
 	e := emulator.VendorError(t, err)
 	if e.Fields["updated_since"] != "invalid date" || e.Fields["cursor"] != "must be 1 or more" || e.Fields["contact_id"] != "unknown" {
 		t.Fatalf("fields = %v", e.Fields)
@@ -278,31 +368,24 @@ func TestEmulatorScalesWithLicences(t *testing.T) {
 	}
 }
 
-func TestGETRetriedThrough503s(t *testing.T) {
+// The retry policy is tested once for every vendor (vendors/client_test.go);
+// this is Vixiees' part of it end to end: a 503 on a GET is retried, and a
+// 429 in Vixiees' own {"error","details"} envelope is rate_limited with the
+// vendor's Retry-After, its details not taken for argument errors.
+func TestVendorFailuresEndToEnd(t *testing.T) {
 	c, srv := setup(t, vixieestest.Options{}, vendors.Options{})
-	srv.Inject(emulator.Fault{Status: 503}, emulator.Fault{Status: 503})
+	srv.Inject(emulator.Fault{Status: 503})
 	rec, err := c.GetRecording(context.Background(), "rec_801")
-	if err != nil || rec.ID != "rec_801" {
-		t.Fatalf("GET through two 503s: %+v, %v", rec, err)
+	if err != nil || rec.ID != "rec_801" || srv.Hits("GET /recordings/{id}") != 2 {
+		t.Fatalf("GET through a 503: %+v, %v, %d hits", rec, err, srv.Hits("GET /recordings/{id}"))
 	}
-	if n := srv.Hits("GET /recordings/{id}"); n != 3 {
-		t.Fatalf("hits = %d, want 3", n)
-	}
-}
 
-func TestSendNotResentAfter503(t *testing.T) {
-	c, srv := setup(t, vixieestest.Options{}, vendors.Options{})
-	srv.Inject(emulator.Fault{Method: http.MethodPost, Status: 503, AfterHandling: true})
-	_, err := c.SendTemplate(context.Background(), "tpl_101", vixiees.SendMessage{Phone: "+5511987650101", Variables: []string{"Ana"}})
+	once := vixiees.New(vixiees.Config{APIKey: vixieestest.APIKey, Licenses: 1, BaseURL: srv.URL}, vendors.Options{Retry: vendors.Retry{Attempts: 1}})
+	srv.Inject(emulator.Fault{Status: 429, RetryAfter: 7, Body: `{"error":"Too many requests: a usage limit was exceeded","details":{"limits":"25/min","retry_after_seconds":"7","docs":"` + vixieestest.DocsURL + `"}}`})
+	_, err = once.GetRecording(context.Background(), "rec_801")
 	e := emulator.VendorError(t, err)
-	if e.Kind != vendors.KindUncertain || e.Status != 503 || e.Attempts != 1 {
-		t.Fatalf("POST 503: %+v", e)
-	}
-	if n := srv.Hits("POST /whatsapp_templates/{id}/send_message"); n != 1 {
-		t.Fatalf("sent %d times, want once", n)
-	}
-	if srv.MessageCount() != 1 {
-		t.Fatal("the fault was meant to let the vendor act first")
+	if e.Kind != vendors.KindRateLimited || e.Status != 429 || e.RetryAfter != 7*time.Second || e.Fields != nil || !strings.Contains(e.Message, "Too many requests") {
+		t.Fatalf("429: %+v", e)
 	}
 }
 

@@ -15,12 +15,10 @@ package nexviotest
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"slices"
 	"strings"
 	"sync"
@@ -45,9 +43,8 @@ type Options struct {
 // Emulator is an http.Handler that behaves like Nexvio.
 type Emulator struct {
 	*emulator.Kit
-	opts    Options
-	handler http.Handler
-	ids     emulator.IDs
+	opts Options
+	ids  emulator.IDs
 
 	mu       sync.Mutex
 	contacts []*contact                 // oldest first
@@ -97,7 +94,25 @@ func New(opts Options) *Emulator {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "not_found", "No such endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})
-	e.handler = e.Serve(emulator.Route, errBody, e.guard(mux))
+	e.Handle(emulator.Vendor{
+		ErrBody:      errBody,
+		Authorized:   func(r *http.Request) bool { return emulator.Bearer(r) == opts.APIKey },
+		Unauthorized: func(w http.ResponseWriter) { fail(w, http.StatusUnauthorized, "unauthorized", "Invalid API key", nil) },
+		Limits:       emulator.PerMinute(opts.RatePerMinute),
+		Throttled: func(w http.ResponseWriter, _ int) {
+			fail(w, http.StatusTooManyRequests, "rate_limited",
+				fmt.Sprintf("Rate limit exceeded: %d requests per minute", opts.RatePerMinute), nil)
+		},
+		// A value of the wrong type is named in details; anything else is
+		// not a JSON object.
+		BadBody: func(w http.ResponseWriter, err error) {
+			if te := emulator.WrongType(err); te != nil {
+				invalid(w, map[string]string{strings.Split(te.Field, ".")[0]: "Has the wrong type: " + te.Value + " is not allowed"})
+				return
+			}
+			fail(w, http.StatusBadRequest, "validation_error", "Request body must be a JSON object", nil)
+		},
+	}, mux)
 	return e
 }
 
@@ -113,15 +128,9 @@ func NewServer(opts Options) *Server {
 	return &Server{Server: httptest.NewServer(e), Emulator: e}
 }
 
-// ServeHTTP implements http.Handler.
-func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
-
 // errBody is the envelope of an injected failure.
 func errBody(status int) string {
-	code := map[int]string{400: "validation_error", 401: "unauthorized", 404: "not_found", 429: "rate_limited"}[status]
-	if code == "" {
-		code = "internal_error"
-	}
+	code := cmp.Or(map[int]string{400: "validation_error", 401: "unauthorized", 404: "not_found", 429: "rate_limited"}[status], "internal_error")
 	b, _ := json.Marshal(envelope(code, http.StatusText(status), nil))
 	return string(b)
 }
@@ -149,26 +158,6 @@ func notFound(w http.ResponseWriter) {
 
 func success(w http.ResponseWriter, status int, data any) {
 	emulator.JSON(w, status, map[string]any{"status": "success", "data": data})
-}
-
-// guard checks the API key, then the per-key limit.
-func (e *Emulator) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := emulator.Bearer(r)
-		if key != e.opts.APIKey {
-			fail(w, http.StatusUnauthorized, "unauthorized", "Invalid API key", nil)
-			return
-		}
-		if e.opts.RatePerMinute > 0 {
-			if limited, after := e.Limited(key, map[time.Duration]int{time.Minute: e.opts.RatePerMinute}); limited {
-				w.Header().Set("Retry-After", fmt.Sprint(after))
-				fail(w, http.StatusTooManyRequests, "rate_limited",
-					fmt.Sprintf("Rate limit exceeded: %d requests per minute", e.opts.RatePerMinute), nil)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // paging reads limit and offset, answering the validation error when bad.
@@ -236,12 +225,7 @@ func (e *Emulator) listContacts(w http.ResponseWriter, r *http.Request) {
 
 // find returns the contact with id; callers hold e.mu.
 func (e *Emulator) find(id string) *contact {
-	for _, c := range e.contacts {
-		if c.ID == id {
-			return c
-		}
-	}
-	return nil
+	return emulator.Find(e.contacts, func(c *contact) bool { return c.ID == id })
 }
 
 func (e *Emulator) getContact(w http.ResponseWriter, r *http.Request) {
@@ -284,25 +268,9 @@ type fields struct {
 	Metadata  map[string]any `json:"metadata"`
 }
 
-// decode reads the JSON body, answering a validation error when it is not
-// one or a field has the wrong type.
-func decode(w http.ResponseWriter, r *http.Request, v *fields) bool {
-	err := json.NewDecoder(r.Body).Decode(v)
-	var te *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-		return true
-	case errors.As(err, &te) && te.Field != "":
-		invalid(w, map[string]string{strings.Split(te.Field, ".")[0]: "Has the wrong type: " + te.Value + " is not allowed"})
-	default:
-		fail(w, http.StatusBadRequest, "validation_error", "Request body must be a JSON object", nil)
-	}
-	return false
-}
-
 // check validates email and phone when given; details is nil when they are fine.
 func (f fields) check(details map[string]string) map[string]string {
-	if f.Email != nil && *f.Email != "" && !validEmail(*f.Email) {
+	if f.Email != nil && *f.Email != "" && !emulator.ValidEmail(*f.Email) {
 		details["email"] = "Must be a valid email address"
 	}
 	if f.Phone != nil && *f.Phone != "" && !validPhone(*f.Phone) {
@@ -312,11 +280,6 @@ func (f fields) check(details map[string]string) map[string]string {
 		return nil
 	}
 	return details
-}
-
-func validEmail(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndex(s, "@"):], ".")
 }
 
 // validPhone accepts what "E.164 recommended" lets through: an optional +,
@@ -337,7 +300,7 @@ func validPhone(s string) bool {
 
 func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 	var in fields
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	details := map[string]string{}
@@ -351,7 +314,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 		invalid(w, d)
 		return
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := emulator.Now()
 	c := &contact{ID: e.ids.Next("contact_", 2000), ChatbotID: *in.ChatbotID, Name: deref(in.Name),
 		Email: deref(in.Email), Phone: deref(in.Phone), Metadata: map[string]any{}, CreatedAt: now, UpdatedAt: now}
 	maps.Copy(c.Metadata, in.Metadata)
@@ -370,7 +333,7 @@ func deref(s *string) string {
 
 func (e *Emulator) updateContact(w http.ResponseWriter, r *http.Request) {
 	var in fields
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -394,7 +357,7 @@ func (e *Emulator) updateContact(w http.ResponseWriter, r *http.Request) {
 		c.Phone = *in.Phone
 	}
 	maps.Copy(c.Metadata, in.Metadata)
-	c.UpdatedAt = time.Now().UTC().Truncate(time.Second)
+	c.UpdatedAt = emulator.Now()
 	success(w, http.StatusOK, map[string]any{"contact": c})
 }
 

@@ -19,14 +19,12 @@
 package qyvotest
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
@@ -55,8 +53,7 @@ type Options struct {
 // Emulator is an http.Handler that behaves like Qyvo.
 type Emulator struct {
 	*emulator.Kit
-	opts    Options
-	handler http.Handler
+	opts Options
 
 	mu        sync.Mutex
 	seq       int
@@ -76,7 +73,7 @@ func (s stamp) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + time.Time(s).UTC().Format("2006-01-02T15:04:05-07:00") + `"`), nil
 }
 
-func now() stamp { return stamp(time.Now().UTC().Truncate(time.Second)) }
+func now() stamp { return stamp(emulator.Now()) }
 
 type contact struct {
 	ID            string   `json:"id"`
@@ -213,7 +210,22 @@ func New(opts Options) *Emulator {
 		notFoundRoute(w, r)
 	})
 	mux.HandleFunc("/", notFoundRoute)
-	e.handler = e.Serve(func(r *http.Request) string { return r.Method + " " + r.URL.Path }, errBody, e.guard(mux))
+	e.Handle(emulator.Vendor{
+		Route:        emulator.ExactRoute,
+		ErrBody:      errBody,
+		Authorized:   func(r *http.Request) bool { return emulator.Bearer(r) == opts.APIToken },
+		Unauthorized: func(w http.ResponseWriter) { message(w, http.StatusUnauthorized, "Unauthenticated.") },
+		Limits:       emulator.PerMinute(opts.RatePerMinute),
+		Throttled: func(w http.ResponseWriter, _ int) {
+			w.Header().Set("X-RateLimit-Limit", fmt.Sprint(opts.RatePerMinute))
+			w.Header().Set("X-RateLimit-Remaining", "0")
+			message(w, http.StatusTooManyRequests, "Too Many Attempts.")
+		},
+		BadBody: func(w http.ResponseWriter, err error) {
+			message(w, http.StatusBadRequest, "The request body is not valid JSON: "+err.Error())
+		},
+		EmptyBody: true, // Laravel reads an empty body as no input
+	}, mux)
 	return e
 }
 
@@ -229,35 +241,9 @@ func NewServer(opts Options) *Server {
 	return &Server{Server: httptest.NewServer(e), Emulator: e}
 }
 
-// ServeHTTP implements http.Handler.
-func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
-
 func errBody(status int) string {
-	msg := map[int]string{401: "Unauthenticated.", 404: "Not Found", 429: "Too Many Attempts.", 500: "Server Error"}[status]
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
+	msg := cmp.Or(map[int]string{401: "Unauthenticated.", 404: "Not Found", 429: "Too Many Attempts.", 500: "Server Error"}[status], http.StatusText(status))
 	return fmt.Sprintf(`{"message":%q}`, msg)
-}
-
-// guard checks the token, then the throttle.
-func (e *Emulator) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if emulator.Bearer(r) != e.opts.APIToken {
-			message(w, http.StatusUnauthorized, "Unauthenticated.")
-			return
-		}
-		if n := e.opts.RatePerMinute; n > 0 {
-			if limited, after := e.Limited(e.opts.APIToken, map[time.Duration]int{time.Minute: n}); limited {
-				w.Header().Set("Retry-After", fmt.Sprint(after))
-				w.Header().Set("X-RateLimit-Limit", fmt.Sprint(n))
-				w.Header().Set("X-RateLimit-Remaining", "0")
-				message(w, http.StatusTooManyRequests, "Too Many Attempts.")
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func message(w http.ResponseWriter, status int, msg string) {
@@ -307,15 +293,6 @@ func (b *bag) fail(w http.ResponseWriter) bool {
 	return true
 }
 
-// decode reads the JSON body; Laravel reads an empty body as no input.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		message(w, http.StatusBadRequest, "The request body is not valid JSON: "+err.Error())
-		return false
-	}
-	return true
-}
-
 var (
 	e164   = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 	uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -358,7 +335,7 @@ func (b *bag) uuid(field, v string) bool {
 }
 
 func (b *bag) email(field, v string) {
-	if a, err := mail.ParseAddress(v); err != nil || a.Address != v || !strings.Contains(v[strings.LastIndex(v, "@"):], ".") {
+	if !emulator.ValidEmail(v) {
 		b.add(field, "The "+label(field)+" field must be a valid email address.")
 	}
 }
@@ -449,30 +426,15 @@ func (e *Emulator) tagCounts() []tag {
 }
 
 func (e *Emulator) byID(id string) *contact {
-	for _, c := range e.contacts {
-		if c.ID == id {
-			return c
-		}
-	}
-	return nil
+	return emulator.Find(e.contacts, func(c *contact) bool { return c.ID == id })
 }
 
 func (e *Emulator) byPhone(p string) *contact {
-	for _, c := range e.contacts {
-		if c.Phone == p {
-			return c
-		}
-	}
-	return nil
+	return emulator.Find(e.contacts, func(c *contact) bool { return c.Phone == p })
 }
 
 func (e *Emulator) byEmail(m string) *contact {
-	for _, c := range e.contacts {
-		if c.Email != "" && strings.EqualFold(c.Email, m) {
-			return c
-		}
-	}
-	return nil
+	return emulator.Find(e.contacts, func(c *contact) bool { return c.Email != "" && strings.EqualFold(c.Email, m) })
 }
 
 // addContact creates a contact; e.mu held.
@@ -507,7 +469,7 @@ func (e *Emulator) sendTemplate(w http.ResponseWriter, r *http.Request) {
 		Language  string   `json:"language"`
 		Variables []string `json:"variables"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -597,7 +559,7 @@ func (e *Emulator) sendText(w http.ResponseWriter, r *http.Request) {
 		Phone string `json:"phone"`
 		Text  string `json:"text"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -659,7 +621,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 		Phone string `json:"phone"`
 		contactFields
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -687,7 +649,7 @@ func (e *Emulator) updateContact(w http.ResponseWriter, r *http.Request) {
 		Phone string `json:"phone"`
 		contactFields
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -726,7 +688,7 @@ func (e *Emulator) getContact(w http.ResponseWriter, r *http.Request) {
 		Phone string `json:"phone"`
 		Email string `json:"email"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -772,7 +734,7 @@ func (e *Emulator) searchContacts(w http.ResponseWriter, r *http.Request) {
 		Page    *int   `json:"page"`
 		PerPage *int   `json:"per_page"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	var b bag
@@ -828,7 +790,7 @@ func (e *Emulator) tagContact(add bool) http.HandlerFunc {
 			ContactID string `json:"contact_id"`
 			Tag       string `json:"tag"`
 		}
-		if !decode(w, r, &in) {
+		if !e.Decode(w, r, &in) {
 			return
 		}
 		e.mu.Lock()
@@ -860,21 +822,11 @@ func (e *Emulator) exists(b *bag, field, id string, found func(string) bool) {
 }
 
 func (e *Emulator) findSequence(id string) *sequence {
-	for _, s := range e.sequences {
-		if s.ID == id {
-			return s
-		}
-	}
-	return nil
+	return emulator.Find(e.sequences, func(s *sequence) bool { return s.ID == id })
 }
 
 func (e *Emulator) findFlow(id string) *flow {
-	for _, f := range e.flows {
-		if f.ID == id {
-			return f
-		}
-	}
-	return nil
+	return emulator.Find(e.flows, func(f *flow) bool { return f.ID == id })
 }
 
 // automation is what sequences and flows share: the body field that names
@@ -909,7 +861,7 @@ var (
 func (e *Emulator) startAutomation(a automation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var in map[string]string
-		if !decode(w, r, &in) {
+		if !e.Decode(w, r, &in) {
 			return
 		}
 		id, contactID := in[a.field], in["contact_id"]
@@ -939,7 +891,7 @@ func (e *Emulator) startAutomation(a automation) http.HandlerFunc {
 func (e *Emulator) getAutomation(a automation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var in map[string]string
-		if !decode(w, r, &in) {
+		if !e.Decode(w, r, &in) {
 			return
 		}
 		id := in[a.field]

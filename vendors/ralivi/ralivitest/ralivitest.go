@@ -17,6 +17,7 @@
 package ralivitest
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -44,8 +45,7 @@ type Options struct {
 // at construction (the API is read-only), so it needs no lock.
 type Emulator struct {
 	*emulator.Kit
-	opts    Options
-	handler http.Handler
+	opts Options
 
 	org        organization
 	contacts   []contact // newest first, as served
@@ -148,7 +148,18 @@ func New(opts Options) *Emulator {
 		}
 		fail(w, http.StatusNotFound, "not_found", "", "no such endpoint: GET "+r.URL.Path)
 	})
-	e.handler = e.Serve(route, errBody, e.guard(mux))
+	e.Handle(emulator.Vendor{
+		Route:      emulator.ExactRoute,
+		ErrBody:    errBody,
+		Authorized: func(r *http.Request) bool { return emulator.Bearer(r) == opts.APIKey },
+		Unauthorized: func(w http.ResponseWriter) {
+			fail(w, http.StatusUnauthorized, "unauthorized", "", "Invalid or missing API key")
+		},
+		Limits: emulator.PerMinute(opts.RatePerMinute),
+		Throttled: func(w http.ResponseWriter, _ int) {
+			fail(w, http.StatusTooManyRequests, "rate_limited", "", fmt.Sprintf("Too many requests: %d per minute", opts.RatePerMinute))
+		},
+	}, mux)
 	return e
 }
 
@@ -164,36 +175,9 @@ func NewServer(opts Options) *Server {
 	return &Server{Server: httptest.NewServer(e), Emulator: e}
 }
 
-// ServeHTTP implements http.Handler.
-func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
-
-// route names a request for Hits: "GET /contacts".
-func route(r *http.Request) string { return r.Method + " " + r.URL.Path }
-
 func errBody(status int) string {
-	code := map[int]string{429: "rate_limited", 401: "unauthorized", 404: "not_found"}[status]
-	if code == "" {
-		code = "internal_error"
-	}
+	code := cmp.Or(map[int]string{429: "rate_limited", 401: "unauthorized", 404: "not_found"}[status], "internal_error")
 	return fmt.Sprintf(`{"error":{"code":%q,"message":%q}}`, code, http.StatusText(status))
-}
-
-// guard checks the key, then the configured limit.
-func (e *Emulator) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if emulator.Bearer(r) != e.opts.APIKey {
-			fail(w, http.StatusUnauthorized, "unauthorized", "", "Invalid or missing API key")
-			return
-		}
-		if n := e.opts.RatePerMinute; n > 0 {
-			if limited, after := e.Limited(e.opts.APIKey, map[time.Duration]int{time.Minute: n}); limited {
-				w.Header().Set("Retry-After", fmt.Sprint(after))
-				fail(w, http.StatusTooManyRequests, "rate_limited", "", fmt.Sprintf("Too many requests: %d per minute", n))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func fail(w http.ResponseWriter, status int, code, field, msg string) {

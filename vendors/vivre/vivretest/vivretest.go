@@ -10,11 +10,10 @@
 package vivretest
 
 import (
-	"encoding/json"
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"slices"
 	"strings"
 	"sync"
@@ -40,9 +39,8 @@ type Options struct {
 // Emulator is an http.Handler that behaves like Vivre.
 type Emulator struct {
 	*emulator.Kit
-	opts    Options
-	handler http.Handler
-	ids     emulator.IDs
+	opts Options
+	ids  emulator.IDs
 
 	mu         sync.Mutex
 	contacts   []*contact // oldest first
@@ -107,7 +105,23 @@ func New(opts Options) *Emulator {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	e.handler = e.Serve(emulator.Route, errBody, e.guard(mux))
+	e.Handle(emulator.Vendor{
+		ErrBody: errBody,
+		Authorized: func(r *http.Request) bool {
+			return emulator.Bearer(r) == opts.APIKey && r.Header.Get("X-Workspace-ID") == opts.WorkspaceID
+		},
+		Unauthorized: func(w http.ResponseWriter) {
+			fail(w, http.StatusUnauthorized, "unauthorized", "", "Invalid or missing API key")
+		},
+		Limits: emulator.PerMinute(opts.RatePerMinute),
+		Throttled: func(w http.ResponseWriter, _ int) {
+			fail(w, http.StatusTooManyRequests, "rate_limited", "",
+				fmt.Sprintf("Rate limit exceeded: %d requests per minute", opts.RatePerMinute))
+		},
+		BadBody: func(w http.ResponseWriter, err error) {
+			fail(w, 400, "validation_error", "", "request body must be a JSON object: "+err.Error())
+		},
+	}, mux)
 	return e
 }
 
@@ -123,34 +137,9 @@ func NewServer(opts Options) *Server {
 	return &Server{Server: httptest.NewServer(e), Emulator: e}
 }
 
-// ServeHTTP implements http.Handler.
-func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
-
 func errBody(status int) string {
-	code := map[int]string{429: "rate_limited", 401: "unauthorized", 404: "not_found"}[status]
-	if code == "" {
-		code = "server_error"
-	}
+	code := cmp.Or(map[int]string{429: "rate_limited", 401: "unauthorized", 404: "not_found"}[status], "server_error")
 	return fmt.Sprintf(`{"error":%q,"message":%q}`, code, http.StatusText(status))
-}
-
-// guard checks auth, then the plan's limit.
-func (e *Emulator) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if emulator.Bearer(r) != e.opts.APIKey || r.Header.Get("X-Workspace-ID") != e.opts.WorkspaceID {
-			fail(w, http.StatusUnauthorized, "unauthorized", "", "Invalid or missing API key")
-			return
-		}
-		if e.opts.RatePerMinute > 0 {
-			if limited, after := e.Limited(e.opts.APIKey, map[time.Duration]int{time.Minute: e.opts.RatePerMinute}); limited {
-				w.Header().Set("Retry-After", fmt.Sprint(after))
-				fail(w, http.StatusTooManyRequests, "rate_limited", "",
-					fmt.Sprintf("Rate limit exceeded: %d requests per minute", e.opts.RatePerMinute))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func fail(w http.ResponseWriter, status int, code, field, msg string) {
@@ -206,21 +195,21 @@ func (e *Emulator) getContact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) findContact(id string) *contact {
-	for _, c := range e.contacts {
-		if c.ID == id {
-			return c
-		}
-	}
-	return nil
+	return emulator.Find(e.contacts, func(c *contact) bool { return c.ID == id })
 }
 
-// decode reads a JSON body, answering 400 when it is not one.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		fail(w, 400, "validation_error", "", "request body must be a JSON object: "+err.Error())
-		return false
+// contactRef checks the contact_id a deal or an activity points to,
+// answering 400 unless it names a contact; e.mu is held.
+func (e *Emulator) contactRef(w http.ResponseWriter, id string) bool {
+	switch {
+	case id == "":
+		fail(w, 400, "validation_error", "contact_id", "contact_id is required")
+	case e.findContact(id) == nil:
+		fail(w, 400, "validation_error", "contact_id", "no contact with id "+id)
+	default:
+		return true
 	}
-	return true
+	return false
 }
 
 func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
@@ -231,7 +220,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 		Stage   string   `json:"stage"`
 		Tags    []string `json:"tags"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	switch {
@@ -241,7 +230,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 	case in.Email == "":
 		fail(w, 400, "validation_error", "email", "email is required")
 		return
-	case !validEmail(in.Email):
+	case !emulator.ValidEmail(in.Email):
 		fail(w, 400, "validation_error", "email", "email must be a valid email address")
 		return
 	case in.Stage != "" && !slices.Contains(contactStages, in.Stage):
@@ -255,7 +244,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 		in.Tags = []string{}
 	}
 	c := &contact{ID: e.ids.Next("cnt_", 9000), Name: in.Name, Email: in.Email, Company: in.Company,
-		AIScore: 50, Stage: in.Stage, Tags: in.Tags, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+		AIScore: 50, Stage: in.Stage, Tags: in.Tags, CreatedAt: emulator.Now()}
 	e.mu.Lock()
 	e.contacts = append(e.contacts, c)
 	e.mu.Unlock()
@@ -268,11 +257,6 @@ var (
 	activityTypes = []string{"call", "email", "meeting", "note"}
 )
 
-func validEmail(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndex(s, "@"):], ".")
-}
-
 func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		ContactID string `json:"contact_id"`
@@ -280,17 +264,13 @@ func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 		Value     *int64 `json:"value"`
 		Stage     string `json:"stage"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
-	case in.ContactID == "":
-		fail(w, 400, "validation_error", "contact_id", "contact_id is required")
-		return
-	case e.findContact(in.ContactID) == nil:
-		fail(w, 400, "validation_error", "contact_id", "no contact with id "+in.ContactID)
+	case !e.contactRef(w, in.ContactID):
 		return
 	case strings.TrimSpace(in.Title) == "":
 		fail(w, 400, "validation_error", "title", "title is required")
@@ -302,7 +282,7 @@ func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 		fail(w, 400, "validation_error", "stage", "stage must be one of new, qualified, proposal, won, lost")
 		return
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := emulator.Now()
 	d := &deal{ID: e.ids.Next("dl_", 5000), ContactID: in.ContactID, Title: in.Title, Stage: in.Stage, CreatedAt: now, UpdatedAt: now}
 	if d.Stage == "" {
 		d.Stage = "new"
@@ -332,7 +312,7 @@ func (e *Emulator) updateDeal(w http.ResponseWriter, r *http.Request) {
 		Value    *int64     `json:"value"`
 		ClosedAt *time.Time `json:"closed_at"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -365,7 +345,7 @@ func (e *Emulator) updateDeal(w http.ResponseWriter, r *http.Request) {
 		t := in.ClosedAt.UTC()
 		d.ClosedAt = &t
 	}
-	d.UpdatedAt = time.Now().UTC().Truncate(time.Second)
+	d.UpdatedAt = emulator.Now()
 	emulator.JSON(w, 200, map[string]any{"data": d})
 }
 
@@ -376,17 +356,13 @@ func (e *Emulator) logActivity(w http.ResponseWriter, r *http.Request) {
 		Type      string `json:"type"`
 		Note      string `json:"note"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
-	case in.ContactID == "":
-		fail(w, 400, "validation_error", "contact_id", "contact_id is required")
-		return
-	case e.findContact(in.ContactID) == nil:
-		fail(w, 400, "validation_error", "contact_id", "no contact with id "+in.ContactID)
+	case !e.contactRef(w, in.ContactID):
 		return
 	case in.DealID != "" && e.deals[in.DealID] == nil:
 		fail(w, 400, "validation_error", "deal_id", "no deal with id "+in.DealID)
@@ -399,7 +375,7 @@ func (e *Emulator) logActivity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := &activity{ID: e.ids.Next("act_", 7000), ContactID: in.ContactID, DealID: in.DealID, Type: in.Type,
-		Note: in.Note, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+		Note: in.Note, CreatedAt: emulator.Now()}
 	e.activities = append(e.activities, a)
 	emulator.JSON(w, 201, map[string]any{"data": a})
 }

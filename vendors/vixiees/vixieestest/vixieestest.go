@@ -14,11 +14,9 @@ package vixieestest
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
@@ -85,7 +83,6 @@ type Emulator struct {
 	*emulator.Kit
 	opts    Options
 	windows map[time.Duration]int
-	handler http.Handler
 	ids     emulator.IDs
 
 	mu         sync.Mutex
@@ -180,7 +177,25 @@ func New(opts Options) *Emulator {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "No such endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})
-	e.handler = e.Serve(emulator.Route, errBody, e.guard(mux))
+	e.Handle(emulator.Vendor{
+		ErrBody:      errBody,
+		Authorized:   func(r *http.Request) bool { return r.Header.Get("X-API-Key") == opts.APIKey },
+		Unauthorized: func(w http.ResponseWriter) { fail(w, http.StatusUnauthorized, "Invalid or missing X-API-Key", nil) },
+		Limits:       e.windows, // every window at once
+		Throttled: func(w http.ResponseWriter, after int) {
+			fail(w, http.StatusTooManyRequests, "Too many requests: a usage limit was exceeded", map[string]string{
+				"limits": e.limitsText(), "retry_after_seconds": strconv.Itoa(after), "docs": DocsURL})
+		},
+		// 400 when the body is not JSON, 422 naming the field when a value
+		// has the wrong type.
+		BadBody: func(w http.ResponseWriter, err error) {
+			if te := emulator.WrongType(err); te != nil {
+				invalid(w, te.Field, "must be a "+te.Type.Kind().String())
+				return
+			}
+			fail(w, http.StatusBadRequest, "Request body must be a JSON object", nil)
+		},
+	}, mux)
 	return e
 }
 
@@ -196,31 +211,9 @@ func NewServer(opts Options) *Server {
 	return &Server{Server: httptest.NewServer(e), Emulator: e}
 }
 
-// ServeHTTP implements http.Handler.
-func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
-
 func errBody(status int) string {
 	b, _ := json.Marshal(map[string]any{"error": http.StatusText(status), "details": map[string]string{}})
 	return string(b)
-}
-
-// guard checks the key, then every limit window at once.
-func (e *Emulator) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-API-Key") != e.opts.APIKey {
-			fail(w, http.StatusUnauthorized, "Invalid or missing X-API-Key", nil)
-			return
-		}
-		if len(e.windows) > 0 {
-			if limited, after := e.Limited(e.opts.APIKey, e.windows); limited {
-				w.Header().Set("Retry-After", strconv.Itoa(after))
-				fail(w, http.StatusTooManyRequests, "Too many requests: a usage limit was exceeded", map[string]string{
-					"limits": e.limitsText(), "retry_after_seconds": strconv.Itoa(after), "docs": DocsURL})
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func (e *Emulator) limitsText() string {
@@ -250,30 +243,9 @@ func invalid(w http.ResponseWriter, field, problem string) {
 	fail(w, http.StatusUnprocessableEntity, "Validation failed", map[string]string{field: problem})
 }
 
-// decode reads a JSON body: 400 when it is not JSON, 422 naming the field
-// when a value has the wrong type.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	err := json.NewDecoder(r.Body).Decode(v)
-	if err == nil {
-		return true
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		invalid(w, te.Field, "must be a "+te.Type.Kind().String())
-		return false
-	}
-	fail(w, http.StatusBadRequest, "Request body must be a JSON object", nil)
-	return false
-}
-
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 const phoneRule = "must be in E.164 format, e.g. +5511987654321"
-
-func validEmail(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndex(s, "@"):], ".")
-}
 
 // paging reads page, limit and updated_at_from (422 naming the bad one).
 type paging struct {
@@ -326,8 +298,6 @@ func byUpdate[T any](items []T, at func(T) time.Time, id func(T) string) {
 	})
 }
 
-func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
-
 func (e *Emulator) listContacts(w http.ResponseWriter, r *http.Request) {
 	p, ok := readPaging(w, r, true)
 	if !ok {
@@ -356,7 +326,7 @@ func (in contactIn) check(w http.ResponseWriter) bool {
 	switch {
 	case in.Name != nil && strings.TrimSpace(*in.Name) == "":
 		invalid(w, "name", "must not be empty")
-	case in.Email != nil && *in.Email != "" && !validEmail(*in.Email):
+	case in.Email != nil && *in.Email != "" && !emulator.ValidEmail(*in.Email):
 		invalid(w, "email", "must be a valid email address")
 	case in.Phone != nil && *in.Phone != "" && !e164.MatchString(*in.Phone):
 		invalid(w, "phone", phoneRule)
@@ -368,7 +338,7 @@ func (in contactIn) check(w http.ResponseWriter) bool {
 
 func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 	var in contactIn
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	if in.Name == nil {
@@ -378,7 +348,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 	if !in.check(w) {
 		return
 	}
-	t := now()
+	t := emulator.Now()
 	c := &contact{ID: e.ids.Next("ct_", 9000), Name: *in.Name, CreatedAt: t, UpdatedAt: t}
 	c.apply(in)
 	e.mu.Lock()
@@ -401,7 +371,7 @@ func (c *contact) apply(in contactIn) {
 
 func (e *Emulator) updateContact(w http.ResponseWriter, r *http.Request) {
 	var in contactIn
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -418,26 +388,16 @@ func (e *Emulator) updateContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.apply(in)
-	c.UpdatedAt = now()
+	c.UpdatedAt = emulator.Now()
 	emulator.JSON(w, http.StatusOK, map[string]any{"data": c})
 }
 
 func (e *Emulator) contact(id string) *contact {
-	for _, c := range e.contacts {
-		if c.ID == id {
-			return c
-		}
-	}
-	return nil
+	return emulator.Find(e.contacts, func(c *contact) bool { return c.ID == id })
 }
 
 func (e *Emulator) deal(id string) *deal {
-	for _, d := range e.deals {
-		if d.ID == id {
-			return d
-		}
-	}
-	return nil
+	return emulator.Find(e.deals, func(d *deal) bool { return d.ID == id })
 }
 
 var stages = []string{"new", "qualified", "proposal", "negotiation", "won", "lost"}
@@ -500,7 +460,7 @@ func (d *deal) apply(in dealIn) {
 
 func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 	var in dealIn
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -512,7 +472,7 @@ func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 	if !e.checkDeal(w, in) {
 		return
 	}
-	t := now()
+	t := emulator.Now()
 	d := &deal{ID: e.ids.Next("dl_", 7000), Stage: "new", CreatedAt: t, UpdatedAt: t}
 	d.apply(in)
 	e.deals = append(e.deals, d)
@@ -521,7 +481,7 @@ func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) updateDeal(w http.ResponseWriter, r *http.Request) {
 	var in dealIn
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -538,7 +498,7 @@ func (e *Emulator) updateDeal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.apply(in)
-	d.UpdatedAt = now()
+	d.UpdatedAt = emulator.Now()
 	emulator.JSON(w, http.StatusOK, map[string]any{"data": d})
 }
 
@@ -588,7 +548,7 @@ func (e *Emulator) sendMessage(w http.ResponseWriter, r *http.Request) {
 		ContactID string   `json:"contact_id"`
 		Variables []string `json:"variables"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -636,7 +596,7 @@ func (e *Emulator) sendMessage(w http.ResponseWriter, r *http.Request) {
 		body = strings.ReplaceAll(body, "{{"+strconv.Itoa(i+1)+"}}", v)
 	}
 	m := &message{ID: e.ids.Next("msg_", 50000), TemplateID: tpl.ID, Phone: phone, ContactID: in.ContactID,
-		Variables: slices.Clone(in.Variables), Status: "queued", Body: body, CreatedAt: now()}
+		Variables: slices.Clone(in.Variables), Status: "queued", Body: body, CreatedAt: emulator.Now()}
 	e.messages = append(e.messages, m)
 	emulator.JSON(w, http.StatusCreated, map[string]any{"data": m})
 }
@@ -648,7 +608,7 @@ func (e *Emulator) createTask(w http.ResponseWriter, r *http.Request) {
 		DealID    string `json:"deal_id"`
 		DueAt     string `json:"due_at"`
 	}
-	if !decode(w, r, &in) {
+	if !e.Decode(w, r, &in) {
 		return
 	}
 	e.mu.Lock()
@@ -674,7 +634,7 @@ func (e *Emulator) createTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := &task{ID: e.ids.Next("tsk_", 3000), Title: in.Title, ContactID: in.ContactID, DealID: in.DealID,
-		DueAt: due, Status: "open", CreatedAt: now()}
+		DueAt: due, Status: "open", CreatedAt: emulator.Now()}
 	e.tasks = append(e.tasks, t)
 	emulator.JSON(w, http.StatusCreated, map[string]any{"data": t})
 }
