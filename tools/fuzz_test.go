@@ -119,7 +119,7 @@ func check(t *testing.T, name string, args []byte, reply mcp.JSONRPCMessage) *mc
 		if txt, _ := res.Content[0].(mcp.TextContent); strings.Contains(txt.Text, "internal error in") {
 			t.Fatalf("%s(%s) panicked: %s", name, args, txt.Text)
 		}
-		if Outcome(res, nil) == string(vendors.KindTimeout) {
+		if kindOf(res) == vendors.KindTimeout {
 			t.Fatalf("%s(%s) hung until its deadline", name, args)
 		}
 		return res
@@ -289,4 +289,12 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// kindOf is the kind in an error result's structured content.
+func kindOf(res *mcp.CallToolResult) vendors.Kind {
+	var body ErrorBody
+	raw, _ := json.Marshal(res.StructuredContent)
+	_ = json.Unmarshal(raw, &body)
+	return body.Kind
 }

@@ -336,6 +336,9 @@ var qyvoVendor = &Def[qyvo.Config, *qyvo.Client]{
 	Client:     qyvo.New,
 	Tools:      Qyvo,
 	Contacts:   QyvoContacts,
+	// Qyvo's errors name its actions; an agent knows them as tools.
+	Words: []string{"send-template-message", "qyvo_send_template_message", "send-text-message", "qyvo_send_text_message",
+		"trigger-sequence", "qyvo_trigger_sequence", "trigger-flow", "qyvo_trigger_flow"},
 	Emulate: func(unlimited bool) (http.Handler, qyvo.Config) {
 		// The assumed 60/min is kept: the client's limiter paces a demo
 		// instead of letting the emulator answer 429.

@@ -144,6 +144,12 @@ func TestQyvoTextNeedsTheWindow(t *testing.T) {
 	if body.Kind != vendors.KindInvalid || !strings.Contains(body.Error, "template") {
 		t.Fatalf("outside the window: %+v", body)
 	}
+	// The advice names the tool to call, not Qyvo's endpoint, and says which
+	// argument to correct.
+	if !strings.Contains(body.Fields["phone"], "qyvo_send_template_message") || strings.Contains(body.Error, "send-template-message") ||
+		!strings.Contains(body.Error, "Correct phone") {
+		t.Fatalf("advice: %s", body.Error)
+	}
 	srv.Inbound("+447700900555", "Is my order ready?")
 	in := ok[qyvoRecent](m, "qyvo_list_recent", map[string]any{"event": "message_received"})
 	if in.Events[0].Text != "Is my order ready?" || in.Events[0].ContactID != c.Contact.ID || len(in.Events) > 25 {

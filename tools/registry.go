@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
 )
 
 // Clients returns the vendor client for a call: the configured one, or
@@ -82,6 +83,8 @@ type recordKey struct{}
 type callRecord struct {
 	duplicate     atomic.Bool
 	guardError    string            // the duplicate guard's shared store failed to record a send
+	kind          string            // the failure's kind, recorded where the call failed
+	dedupe        dedupe.Store      // the duplicate-send guard's store
 	progressToken mcp.ProgressToken // nil: the client asked for no progress
 }
 
@@ -125,6 +128,12 @@ func recordFrom(ctx context.Context) *callRecord {
 // error) and the observer.
 func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 	log, timeout, store, observe := o.Logger, o.CallTimeout, o.Dedupe, o.Observe
+	vocabulary := map[string]*strings.Replacer{} // vendor -> its endpoint names as tool names
+	for _, v := range Vendors() {
+		if w := v.Vocabulary(); len(w) > 0 {
+			vocabulary[v.Name()] = strings.NewReplacer(w...)
+		}
+	}
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 			start := time.Now()
@@ -141,17 +150,23 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 				rec.progressToken = req.Params.Meta.ProgressToken
 			}
 			ctx = context.WithValue(vendors.WithStats(ctx, stats), recordKey{}, rec)
-			ctx = WithDedupe(ctx, store)
+			rec.dedupe = store
 			defer func() {
 				if p := recover(); p != nil {
 					log.Error("tool handler panicked", "tool", req.Params.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-					res, err = ErrorResult(fmt.Errorf("internal error in %s; the call did not complete and can be retried", req.Params.Name)), nil
+					res, err = failed(ctx, fmt.Errorf("internal error in %s; the call did not complete and can be retried", req.Params.Name)), nil
+					rec.kind = "panic"
 				}
 				vendor, _, _ := strings.Cut(req.Params.Name, "_")
-				info := CallInfo{Tool: req.Params.Name, Vendor: vendor, Outcome: Outcome(res, err), Duration: time.Since(start),
+				info := CallInfo{Tool: req.Params.Name, Vendor: vendor, Outcome: rec.outcome(res, err), Duration: time.Since(start),
 					LimiterWait: stats.Waited(), Attempts: stats.Attempts(), Duplicate: rec.duplicate.Load()}
 				if errors.Is(ctx.Err(), context.Canceled) { // the client cancelled: not a timeout, not a vendor failure
 					info.Outcome = string(vendors.KindCancelled)
+				}
+				if res != nil && res.IsError {
+					if words := vocabulary[vendor]; words != nil {
+						res = rewriteResult(res, func([]byte) bool { return true }, words.Replace)
+					}
 				}
 				res = redactResult(vendors.RedactorFrom(ctx), res)
 				if rec.guardError != "" {
@@ -172,20 +187,16 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 	}
 }
 
-// Outcome names a call's result for logs and metrics: "ok", "protocol_error"
-// or the error kind.
-func Outcome(res *mcp.CallToolResult, err error) string {
+// outcome names a call's result for logs and metrics: "ok",
+// "protocol_error", or the kind the failure recorded ("error" when none did).
+func (r *callRecord) outcome(res *mcp.CallToolResult, err error) string {
 	switch {
 	case err != nil:
 		return "protocol_error"
 	case res == nil || !res.IsError:
 		return "ok"
-	}
-	var body struct {
-		Kind string `json:"kind"`
-	}
-	if raw, ok := res.StructuredContent.(json.RawMessage); ok && json.Unmarshal(raw, &body) == nil && body.Kind != "" {
-		return body.Kind
+	case r.kind != "":
+		return r.kind
 	}
 	return "error"
 }
@@ -195,29 +206,38 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // redactResult masks r's secrets in a result: a vendor that echoes our key
 // back must not hand it to the caller. Clean results (the rule) go out as
-// they are; a dirty one is rewritten value by value, so its JSON stays valid.
+// they are.
 func redactResult(r *vendors.Redactor, res *mcp.CallToolResult) *mcp.CallToolResult {
-	if r == nil || res == nil {
+	if r == nil {
 		return res
 	}
-	dirty := false
+	return rewriteResult(res, r.Contains, r.Redact)
+}
+
+// rewriteResult applies replace to every string of a result that dirty
+// finds something in, value by value, so its JSON stays valid.
+func rewriteResult(res *mcp.CallToolResult, dirty func([]byte) bool, replace func(string) string) *mcp.CallToolResult {
+	if res == nil {
+		return res
+	}
+	found := false
 	for _, c := range res.Content {
-		if t, ok := c.(mcp.TextContent); ok && r.Contains([]byte(t.Text)) {
-			dirty = true
+		if t, ok := c.(mcp.TextContent); ok && dirty([]byte(t.Text)) {
+			found = true
 		}
 	}
 	raw, isRaw := res.StructuredContent.(json.RawMessage)
-	if isRaw && r.Contains(raw) {
-		dirty = true
+	if isRaw && dirty(raw) {
+		found = true
 	}
-	if !dirty {
+	if !found {
 		return res
 	}
 	out := *res
 	out.Content = make([]mcp.Content, len(res.Content))
 	for i, c := range res.Content {
 		if t, ok := c.(mcp.TextContent); ok {
-			t.Text = r.Redact(t.Text)
+			t.Text = replace(t.Text)
 			c = t
 		}
 		out.Content[i] = c
@@ -225,7 +245,7 @@ func redactResult(r *vendors.Redactor, res *mcp.CallToolResult) *mcp.CallToolRes
 	if isRaw {
 		var v any
 		if json.Unmarshal(raw, &v) == nil {
-			b, _ := json.Marshal(redactValue(r, v))
+			b, _ := json.Marshal(rewriteValue(replace, v))
 			out.StructuredContent = json.RawMessage(b)
 		} else {
 			out.StructuredContent = nil
@@ -234,18 +254,18 @@ func redactResult(r *vendors.Redactor, res *mcp.CallToolResult) *mcp.CallToolRes
 	return &out
 }
 
-func redactValue(r *vendors.Redactor, v any) any {
+func rewriteValue(replace func(string) string, v any) any {
 	switch x := v.(type) {
 	case string:
-		return r.Redact(x)
+		return replace(x)
 	case []any:
 		for i := range x {
-			x[i] = redactValue(r, x[i])
+			x[i] = rewriteValue(replace, x[i])
 		}
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[r.Redact(k)] = redactValue(r, e)
+			out[replace(k)] = rewriteValue(replace, e)
 		}
 		return out
 	}

@@ -48,11 +48,11 @@ func NewSend[C Identified, In, Out any](toolset, name, title, description string
 	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := in.bind(req)
 		if err != nil {
-			return ErrorResult(err), nil
+			return failed(ctx, err), nil
 		}
 		cl, err := c(ctx)
 		if err != nil {
-			return ErrorResult(err), nil
+			return failed(ctx, err), nil
 		}
 		key := sendKey(name, cl.Identity(), args, in.defaults)
 		return guardSend(ctx, key, args, func() (any, error) { return fn(ctx, cl, args) }), nil
@@ -65,20 +65,21 @@ func NewSend[C Identified, In, Out any](toolset, name, title, description string
 // doubt keeps it, so a retry cannot send twice.
 func guardSend[In any](ctx context.Context, key string, args In, send func() (any, error)) *mcp.CallToolResult {
 	if any(&args).(guarded).guard().AllowDuplicate {
-		return shape(send())
+		out, err := send()
+		return shape(ctx, out, err)
 	}
 	store := dedupeFrom(ctx)
 	if store == nil {
-		return ErrorResult(&vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is not set up, so nothing was sent"})
+		return failed(ctx, &vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is not set up, so nothing was sent"})
 	}
 	for {
 		claimed, prior, err := store.Claim(ctx, key, DedupeWindow)
 		if err != nil {
-			return ErrorResult(&vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is unavailable, so nothing was sent", Err: err})
+			return failed(ctx, &vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is unavailable, so nothing was sent", Err: err})
 		}
 		if claimed {
 			out, err := send()
-			res := shape(out, err)
+			res := shape(ctx, out, err)
 			if e, ok := vendors.AsError(err); ok && e.NotApplied() {
 				_ = store.Release(context.WithoutCancel(ctx), key) // the vendor did not act: a retry may send
 				return res
@@ -92,14 +93,11 @@ func guardSend[In any](ctx context.Context, key string, args In, send func() (an
 			return res
 		}
 		if prior != nil {
-			if r := recordFrom(ctx); r != nil {
-				r.duplicate.Store(true)
-			}
-			return decodeResult(prior)
+			return decodeResult(ctx, prior)
 		}
 		select { // an identical call is in flight: wait for its result
 		case <-ctx.Done():
-			return ErrorResult(&vendors.Error{Kind: vendors.KindConflict, Message: "an identical call is still in progress; call again to get its result"})
+			return failed(ctx, &vendors.Error{Kind: vendors.KindConflict, Message: "an identical call is still in progress; call again to get its result"})
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -124,9 +122,9 @@ func withGuardWarning(res *mcp.CallToolResult) *mcp.CallToolResult {
 }
 
 // shape is a send's outcome as a tool result.
-func shape(out any, err error) *mcp.CallToolResult {
+func shape(ctx context.Context, out any, err error) *mcp.CallToolResult {
 	if err != nil {
-		return ErrorResult(err)
+		return failed(ctx, err)
 	}
 	return Result(out)
 }
@@ -170,15 +168,22 @@ func encodeResult(res *mcp.CallToolResult) []byte {
 	return b
 }
 
-func decodeResult(b []byte) *mcp.CallToolResult {
+func decodeResult(ctx context.Context, b []byte) *mcp.CallToolResult {
 	var s storedResult
 	_ = json.Unmarshal(b, &s)
 	body := markDuplicate(s.Body)
 	text := string(body)
+	r := recordFrom(ctx)
+	if r != nil {
+		r.duplicate.Store(true)
+	}
 	if s.IsError {
 		var e ErrorBody
 		_ = json.Unmarshal(s.Body, &e)
 		text = "An identical call was made in the last 10 minutes and was not sent again. Its result: " + e.Error
+		if r != nil {
+			r.kind = string(e.Kind)
+		}
 	}
 	return &mcp.CallToolResult{IsError: s.IsError, Content: []mcp.Content{mcp.NewTextContent(text)}, StructuredContent: json.RawMessage(body)}
 }
@@ -201,15 +206,10 @@ func addField(obj []byte, key string, value []byte) []byte {
 	return append(out, obj[1:]...)
 }
 
-type dedupeKey struct{}
-
-// WithDedupe makes send tools called with ctx use store.
-func WithDedupe(ctx context.Context, store dedupe.Store) context.Context {
-	return context.WithValue(ctx, dedupeKey{}, store)
-}
-
-// dedupeFrom is ctx's store; nil (nothing is sent) when none was set.
+// dedupeFrom is the call's store; nil (nothing is sent) when none was set.
 func dedupeFrom(ctx context.Context) dedupe.Store {
-	s, _ := ctx.Value(dedupeKey{}).(dedupe.Store)
-	return s
+	if r := recordFrom(ctx); r != nil {
+		return r.dedupe
+	}
+	return nil
 }

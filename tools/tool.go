@@ -60,7 +60,7 @@ func New[In, Out any](toolset, name, title, description string, h Hints, fn func
 	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := in.bind(req)
 		if err != nil {
-			return ErrorResult(err), nil
+			return failed(ctx, err), nil
 		}
 		return invoke(ctx, fn, args), nil
 	}
@@ -92,7 +92,7 @@ func build[In any](toolset, name, title, description string, h Hints) (Tool, inp
 func invoke[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, error), args In) *mcp.CallToolResult {
 	out, err := fn(ctx, args)
 	if err != nil {
-		return ErrorResult(err)
+		return failed(ctx, err)
 	}
 	return Result(out)
 }
@@ -179,25 +179,24 @@ func portable(s *jsonschema.Schema) {
 }
 
 // bind validates the call's arguments against the schema and decodes them.
+// Arguments the transport already decoded (a map) are validated as they
+// are, not encoded and parsed again: the only re-encoding is the one into T.
 func (in input[T]) bind(req mcp.CallToolRequest) (T, error) {
 	var zero T
-	raw, err := rawArguments(req)
+	obj, raw, err := arguments(req)
 	if err != nil {
-		return zero, vendors.Invalid("", "arguments", err.Error())
-	}
-	doc, err := validator.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return zero, vendors.Invalid("", "arguments", "must be a JSON object")
-	}
-	obj, ok := doc.(map[string]any)
-	if !ok {
-		return zero, vendors.Invalid("", "arguments", "must be a JSON object")
+		return zero, err
 	}
 	if e := in.unknown(obj); e != nil {
 		return zero, e
 	}
 	if err := in.schema.Validate(obj); err != nil {
 		return zero, schemaError(err)
+	}
+	if raw == nil {
+		if raw, err = json.Marshal(obj); err != nil {
+			return zero, vendors.Invalid("", "arguments", err.Error())
+		}
 	}
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
@@ -209,6 +208,33 @@ func (in input[T]) bind(req mcp.CallToolRequest) (T, error) {
 		}
 	}
 	return v, nil
+}
+
+// arguments is the call's arguments as an object, and their JSON when the
+// transport left them raw.
+func arguments(req mcp.CallToolRequest) (map[string]any, []byte, error) {
+	switch a := req.GetRawArguments().(type) {
+	case nil:
+		return map[string]any{}, []byte("{}"), nil
+	case map[string]any:
+		return a, nil, nil
+	case json.RawMessage:
+		if t := bytes.TrimSpace(a); len(t) == 0 || string(t) == "null" {
+			return map[string]any{}, []byte("{}"), nil
+		}
+		doc, err := validator.UnmarshalJSON(bytes.NewReader(a))
+		obj, ok := doc.(map[string]any)
+		if err != nil || !ok {
+			return nil, nil, vendors.Invalid("", "arguments", "must be a JSON object")
+		}
+		return obj, a, nil
+	default:
+		b, err := json.Marshal(a)
+		if err != nil {
+			return nil, nil, vendors.Invalid("", "arguments", err.Error())
+		}
+		return arguments(mcp.CallToolRequest{Params: mcp.CallToolParams{Arguments: json.RawMessage(b)}})
+	}
 }
 
 // unknown names arguments the tool does not take, with the ones it does.
@@ -231,25 +257,6 @@ func (in input[T]) unknown(obj map[string]any) *vendors.Error {
 		e.Fields[k] = "unknown argument; this tool takes " + orNone(sorted(allowed))
 	}
 	return e
-}
-
-func rawArguments(req mcp.CallToolRequest) ([]byte, error) {
-	var raw []byte
-	switch a := req.GetRawArguments().(type) {
-	case json.RawMessage:
-		raw = a
-	case nil:
-	default:
-		b, err := json.Marshal(a)
-		if err != nil {
-			return nil, err
-		}
-		raw = b
-	}
-	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
-		raw = []byte("{}")
-	}
-	return raw, nil
 }
 
 // Result is a successful tool result: structured content plus the same
@@ -278,6 +285,27 @@ type ErrorBody struct {
 // ErrorResult is a failed call as a tool result (isError), never a protocol
 // error: a sentence the agent can act on plus the same facts structured.
 func ErrorResult(err error) *mcp.CallToolResult {
+	body := errorBody(err)
+	b, _ := json.Marshal(body)
+	return &mcp.CallToolResult{
+		IsError:           true,
+		Content:           []mcp.Content{mcp.NewTextContent(body.Error)},
+		StructuredContent: json.RawMessage(b),
+	}
+}
+
+// failed is ErrorResult that also records the failure's kind for the
+// call's log line and metrics, where it happens.
+func failed(ctx context.Context, err error) *mcp.CallToolResult {
+	res := ErrorResult(err)
+	if r := recordFrom(ctx); r != nil {
+		r.kind = string(errorBody(err).Kind)
+	}
+	return res
+}
+
+// errorBody is what a failed call says, as facts.
+func errorBody(err error) ErrorBody {
 	body := ErrorBody{Error: err.Error(), Kind: vendors.KindUnavailable}
 	if e, ok := vendors.AsError(err); ok {
 		body.Kind, body.Vendor, body.Status = e.Kind, e.Vendor, e.Status
@@ -292,12 +320,7 @@ func ErrorResult(err error) *mcp.CallToolResult {
 		body.Kind = vendors.KindTimeout
 		body.Error = "the call ran out of time before it finished. Retry later or ask for less (a smaller limit)."
 	}
-	b, _ := json.Marshal(body)
-	return &mcp.CallToolResult{
-		IsError:           true,
-		Content:           []mcp.Content{mcp.NewTextContent(body.Error)},
-		StructuredContent: json.RawMessage(b),
-	}
+	return body
 }
 
 // ReadOnly reports the tool's readOnlyHint.

@@ -92,13 +92,16 @@ func describe(k validator.ErrorKind) string {
 	case *kind.Maximum:
 		return "must be at most " + rat(k.Want) + " (got " + rat(k.Got) + ")"
 	case *kind.MinLength:
-		return fmt.Sprintf("must be at least %d characters", k.Want)
+		if k.Want == 1 {
+			return "must not be empty"
+		}
+		return fmt.Sprintf("must be at least %s", plural(k.Want, "character"))
 	case *kind.MaxLength:
-		return fmt.Sprintf("must be at most %d characters", k.Want)
+		return fmt.Sprintf("must be at most %s", plural(k.Want, "character"))
 	case *kind.MinItems:
-		return fmt.Sprintf("must have at least %d items", k.Want)
+		return fmt.Sprintf("must have at least %s", plural(k.Want, "item"))
 	case *kind.MaxItems:
-		return fmt.Sprintf("must have at most %d items", k.Want)
+		return fmt.Sprintf("must have at most %s", plural(k.Want, "item"))
 	}
 	return k.LocalizedString(printer)
 }
@@ -140,3 +143,11 @@ func quoteAny(v any) string {
 }
 
 func sorted(s []string) []string { slices.Sort(s); return s }
+
+// plural is "1 item", "2 items".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

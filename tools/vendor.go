@@ -53,6 +53,10 @@ type Vendor interface {
 	Sandbox(o vendors.Options) (Toolset, http.Handler)
 	// InRequest reports whether the call's request carries the vendor's credentials.
 	InRequest(ctx context.Context) bool
+	// Vocabulary is old, new pairs: the vendor's own names for its
+	// endpoints, as they appear in its error messages, and the tools an
+	// agent calls instead.
+	Vocabulary() []string
 	// Catalog is the vendor's tools built without a client: for listing,
 	// docs and snapshots (their handlers must not be called).
 	Catalog() []Tool
@@ -78,7 +82,11 @@ type Def[Cfg Checker, C any] struct {
 	Tools      func(Clients[C]) []Tool
 	Contacts   func(Clients[C]) ContactSource           // its part of crm_search_contacts
 	Emulate    func(unlimited bool) (http.Handler, Cfg) // an emulator (limits lifted if asked) and a config that reaches it
+	Words      []string                                 // Vocabulary: vendor endpoint name, tool name, ...
 }
+
+// Vocabulary implements Vendor.
+func (d *Def[Cfg, C]) Vocabulary() []string { return d.Words }
 
 // Name implements Vendor.
 func (d *Def[Cfg, C]) Name() string { return d.VendorName }

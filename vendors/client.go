@@ -37,6 +37,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,6 +83,9 @@ type Client struct {
 	DecodeError func(body []byte, e *Error)
 	// Observe, when set, is told of every response (status 0: no response).
 	Observe func(vendor string, status int, d time.Duration)
+
+	hdrOnce      sync.Once
+	hdr, hdrBody http.Header
 }
 
 // Retry bounds the retry loop of safe requests.
@@ -235,7 +239,10 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 // checkPath refuses a path with a "." or ".." segment: an id such as ".."
 // must not walk the request to another endpoint of the vendor.
 func (c *Client) checkPath(path string) *Error {
-	for _, seg := range strings.Split(path, "/") {
+	if !strings.Contains(path, ".") && !strings.Contains(path, "%") {
+		return nil
+	}
+	for seg := range strings.SplitSeq(path, "/") {
 		if u, err := url.PathUnescape(seg); err == nil && (u == "." || u == "..") {
 			return &Error{Vendor: c.Vendor, Kind: KindInvalid, Fields: map[string]string{"id": "must be a record id, not " + strconv.Quote(u)}}
 		}
@@ -309,13 +316,7 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, pol Retry) 
 	if err != nil {
 		return exchange{err: err}
 	}
-	for k, v := range c.Header {
-		hr.Header[k] = v
-	}
-	hr.Header.Set("Accept", "application/json")
-	if body != nil {
-		hr.Header.Set("Content-Type", "application/json")
-	}
+	hr.Header = c.headers(body != nil)
 	start := time.Now()
 	resp, err := c.transport().RoundTrip(hr)
 	x.connected = connected.Load()
@@ -342,6 +343,24 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, pol Retry) 
 	c.observe(resp.StatusCode, start)
 	c.log(ctx, req, resp.StatusCode, start, x.err)
 	return x
+}
+
+// headers are the client's request headers, built once and shared by its
+// requests (a transport never changes a request's headers).
+func (c *Client) headers(withBody bool) http.Header {
+	c.hdrOnce.Do(func() {
+		c.hdr = c.Header.Clone()
+		if c.hdr == nil {
+			c.hdr = http.Header{}
+		}
+		c.hdr.Set("Accept", "application/json")
+		c.hdrBody = c.hdr.Clone()
+		c.hdrBody.Set("Content-Type", "application/json")
+	})
+	if withBody {
+		return c.hdrBody
+	}
+	return c.hdr
 }
 
 func (c *Client) transport() http.RoundTripper {

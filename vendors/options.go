@@ -128,29 +128,31 @@ func Fetch[T any](ctx context.Context, c *Client, req Request) (*T, error) {
 // that way.
 type Unwrap[T any] struct{ V T }
 
-// UnmarshalJSON implements json.Unmarshaler.
+// UnmarshalJSON implements json.Unmarshaler. The common {"data": v} shape
+// is decoded in one pass.
 func (u *Unwrap[T]) UnmarshalJSON(b []byte) error {
 	if isObject(b) {
-		var env map[string]json.RawMessage
+		var env struct {
+			Data *T `json:"data"`
+		}
 		if err := json.Unmarshal(b, &env); err != nil {
 			return err
 		}
-		if d, ok := env["data"]; ok {
-			b, env = d, nil
-			if isObject(b) {
-				if err := json.Unmarshal(b, &env); err != nil {
-					return err
-				}
-			}
-		}
-		if string(bytes.TrimSpace(b)) == "null" || isObject(b) && len(env) == 0 {
-			return errEmptyRecord
+		if env.Data != nil {
+			u.V = *env.Data
+			return u.check()
 		}
 	}
 	if err := json.Unmarshal(b, &u.V); err != nil {
 		return err
 	}
-	if reflect.ValueOf(&u.V).Elem().IsZero() { // an object with none of T's fields
+	return u.check()
+}
+
+// check refuses a record with none of T's fields: {}, {"data": null}, or
+// an envelope of something else altogether.
+func (u *Unwrap[T]) check() error {
+	if reflect.ValueOf(&u.V).Elem().IsZero() {
 		return errEmptyRecord
 	}
 	return nil

@@ -2,13 +2,15 @@
 // throughput and latency over streamable HTTP and SSE with N concurrent
 // sessions, the overhead of a tool call over a direct call to the same
 // emulator, the memory of idle SSE sessions, stdio cold start, and how much
-// of a vendor's documented limit the server uses without a 429, and the
-// server's memory when a vendor answers with gzip bombs.
+// of a vendor's documented limit the server uses without a 429, the
+// server's memory when a vendor answers with gzip bombs, and its throughput
+// next to a bare mcp-go server answering the same tool from memory.
 //
 //	crm-mcp-load --mode all --server-bin ./crm-mcp          # every figure of BENCHMARKS.md but limits
 //	crm-mcp-load --mode throughput --addr 127.0.0.1:8080 --pid 1234 --sessions 1,8,64
 //	crm-mcp-load --mode limits --vendor vivre --server-bin ./crm-mcp --duration 4m
 //	crm-mcp-load --mode gzipbomb --server-bin ./crm-mcp
+//	crm-mcp-load --mode floor --server-bin ./crm-mcp --runs 3 --duration 5s
 //
 // It builds nothing: it drives the address it is given (loopback only), or
 // spawns --server-bin itself. Every run is bounded by --duration and
@@ -52,6 +54,8 @@ type config struct {
 
 	// bombSessions is the first --sessions value if given, else 40.
 	bombSessions int
+	// floorSessions is the first --sessions value if given, else 8.
+	floorSessions int
 }
 
 func main() {
@@ -61,6 +65,13 @@ func main() {
 }
 
 func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
+	if len(argv) == 2 && argv[0] == serveFloorFlag { // the child process of --mode floor
+		if err := serveFloor(ctx, argv[1]); err != nil {
+			fmt.Fprintln(stderr, "crm-mcp-load floor:", err)
+			return 1
+		}
+		return 0
+	}
 	cfg, err := parse(argv, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,6 +99,8 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		err = modeLimits(ctx, cfg, stdout)
 	case "gzipbomb":
 		err = modeGzipBomb(ctx, cfg, stdout)
+	case "floor":
+		err = modeFloor(ctx, cfg, stdout)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "crm-mcp-load:", err)
@@ -120,6 +133,11 @@ Modes:
               sessions (or the first --sessions value) call vivre_get_contact at once for
               --runs rounds, checks each is a too-large tool error and reports the server's
               RSS before, its peak (VmHWM) and after
+  floor       in one run, a bare mcp-go server (this command re-executed, default options,
+              no middleware, vivre_get_contact answered from memory) and "--server-bin
+              --sandbox": --runs rounds of floor then crm-mcp, each a throughput run over
+              streamable HTTP with 8 sessions (or the first --sessions value); calls/s,
+              p50/p99, server CPU per call and the ratio crm-mcp/floor
 
 Without --server-bin, --addr names a running server (loopback only) and --pid its process
 for RSS.
@@ -127,16 +145,16 @@ for RSS.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.mode, "mode", "all", "all, overhead, throughput, idle, coldstart, limits or gzipbomb")
+	fs.StringVar(&c.mode, "mode", "all", "all, overhead, throughput, idle, coldstart, limits, gzipbomb or floor")
 	fs.StringVar(&c.addr, "addr", "", "address of a running server, e.g. 127.0.0.1:8080 (loopback only)")
 	fs.IntVar(&c.pid, "pid", 0, "process id of the server at --addr, for its RSS (/proc/<pid>/status)")
 	fs.StringVar(&c.serverBin, "server-bin", "", "path of a built crm-mcp to spawn (instead of --addr)")
 	transports := fs.String("transports", "http,sse", "transports for throughput: http (streamable, /mcp) and/or sse (/sse + /message)")
-	sessions := fs.String("sessions", "1,8,64", "concurrent sessions for throughput (comma-separated list) and for limits and gzipbomb (first value; gzipbomb: 40 if not given)")
-	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time of one run (throughput, limits); at most 15m")
+	sessions := fs.String("sessions", "1,8,64", "concurrent sessions for throughput (comma-separated list) and for limits, gzipbomb and floor (first value; gzipbomb: 40, floor: 8 if not given)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time of one run (throughput, limits, floor); at most 15m")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured calls before each throughput run")
 	fs.IntVar(&c.maxCalls, "max-calls", 2_000_000, "stop a run after this many calls")
-	fs.IntVar(&c.runs, "runs", 3, "runs per figure, the median is reported; gzipbomb: rounds of concurrent calls")
+	fs.IntVar(&c.runs, "runs", 3, "runs per figure, the median is reported; gzipbomb: rounds of concurrent calls; floor: rounds of floor then crm-mcp")
 	fs.StringVar(&c.tool, "tool", "vivre_get_contact", "tool to call")
 	args := fs.String("args", `{"id":"cnt_8800"}`, "the tool's arguments (JSON object)")
 	fs.StringVar(&c.direct, "direct", "/sandbox/vivre/contacts/cnt_8800", "the direct emulator request the tool call makes (overhead mode)")
@@ -151,9 +169,9 @@ Flags:`)
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	switch c.mode {
-	case "all", "overhead", "throughput", "idle", "coldstart", "limits", "gzipbomb":
+	case "all", "overhead", "throughput", "idle", "coldstart", "limits", "gzipbomb", "floor":
 	default:
-		return c, fmt.Errorf("--mode %q: want all, overhead, throughput, idle, coldstart, limits or gzipbomb", c.mode)
+		return c, fmt.Errorf("--mode %q: want all, overhead, throughput, idle, coldstart, limits, gzipbomb or floor", c.mode)
 	}
 	for _, t := range strings.Split(*transports, ",") {
 		if t = strings.TrimSpace(t); t != "http" && t != "sse" {
@@ -168,10 +186,10 @@ Flags:`)
 		}
 		c.sessions = append(c.sessions, n)
 	}
-	c.bombSessions = 40
+	c.bombSessions, c.floorSessions = 40, 8
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "sessions" {
-			c.bombSessions = c.sessions[0]
+			c.bombSessions, c.floorSessions = c.sessions[0], c.sessions[0]
 		}
 	})
 	if !json.Valid([]byte(*args)) || !strings.HasPrefix(strings.TrimSpace(*args), "{") {
@@ -187,7 +205,10 @@ Flags:`)
 	if c.vendor != "vivre" && c.vendor != "vixiees" {
 		return c, fmt.Errorf("--vendor must be vivre or vixiees")
 	}
-	needBin := c.mode == "all" || c.mode == "coldstart" || c.mode == "limits" || c.mode == "gzipbomb"
+	if c.mode == "floor" && c.tool != "vivre_get_contact" {
+		return c, fmt.Errorf("--mode floor: the floor answers only vivre_get_contact, not %q", c.tool)
+	}
+	needBin := c.mode == "all" || c.mode == "coldstart" || c.mode == "limits" || c.mode == "gzipbomb" || c.mode == "floor"
 	if needBin && c.serverBin == "" {
 		return c, fmt.Errorf("--mode %s needs --server-bin", c.mode)
 	}

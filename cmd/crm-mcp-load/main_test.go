@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http/httptest"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,5 +123,65 @@ func TestGzipBombSessionsDefaultTo40(t *testing.T) {
 	}
 	if _, err := parse([]string{"--mode", "gzipbomb", "--addr", "127.0.0.1:1"}, io.Discard); err == nil {
 		t.Error("gzipbomb without --server-bin was accepted")
+	}
+}
+
+func TestFloorAnswersTheContactFromMemory(t *testing.T) {
+	ts := httptest.NewServer(floorHandler())
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := newHTTPClient(1)
+	defer c.CloseIdleConnections()
+	sess, err := open(ctx, "http", c, ts.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.close()
+	raw, err := sess.rpc(ctx, "tools/call", map[string]any{"name": "vivre_get_contact", "arguments": json.RawMessage(`{"id":"cnt_8800"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		IsError bool `json:"isError"`
+		Content []struct {
+			Type, Text string
+		} `json:"content"`
+		StructuredContent floorContact `json:"structuredContent"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.IsError || r.StructuredContent.Name != "Rahul Sharma" || len(r.Content) != 1 || !strings.Contains(r.Content[0].Text, `"ai_score":35`) {
+		t.Errorf("floor answered %s", raw)
+	}
+	r2, err := callTool(ctx, sess, "vivre_get_contact", json.RawMessage(`{"id":"cnt_0"}`))
+	if err != nil || !r2.IsError {
+		t.Errorf("unknown id: %+v, %v", r2, err)
+	}
+}
+
+func TestFloorModeFlags(t *testing.T) {
+	c, err := parse([]string{"--mode", "floor", "--server-bin", "x"}, io.Discard)
+	if err != nil || c.floorSessions != 8 {
+		t.Errorf("default: %d sessions, %v", c.floorSessions, err)
+	}
+	if c, err := parse([]string{"--mode", "floor", "--server-bin", "x", "--sessions", "2"}, io.Discard); err != nil || c.floorSessions != 2 {
+		t.Errorf("--sessions 2: %d sessions, %v", c.floorSessions, err)
+	}
+	if _, err := parse([]string{"--mode", "floor", "--addr", "127.0.0.1:1"}, io.Discard); err == nil {
+		t.Error("floor without --server-bin was accepted")
+	}
+	if _, err := parse([]string{"--mode", "floor", "--server-bin", "x", "--tool", "vivre_list_contacts"}, io.Discard); err == nil {
+		t.Error("floor with another tool was accepted")
+	}
+	if run(context.Background(), []string{serveFloorFlag, "10.0.0.1:80"}, io.Discard, io.Discard) != 1 {
+		t.Error("the floor served on a non-loopback address")
+	}
+}
+
+func TestProcCPUReadsOurOwnProcess(t *testing.T) {
+	if _, err := procCPU(os.Getpid()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -126,6 +126,15 @@ type tpResult struct {
 	calls    int
 	errors   int
 	firstErr string
+	cpu      time.Duration // the server's CPU time over the measured calls; < 0 if unknown
+}
+
+// cpuPerCall is the server's CPU time per measured call, or -1 if unknown.
+func (r tpResult) cpuPerCall() time.Duration {
+	if r.cpu < 0 || r.calls == 0 {
+		return -1
+	}
+	return r.cpu / time.Duration(r.calls)
 }
 
 // throughputRun opens n sessions and has each call the tool in a loop.
@@ -191,16 +200,22 @@ func throughputRun(ctx context.Context, cfg config, srv *server, transport strin
 	loop(time.Now().Add(cfg.warmup), &warm, false)
 	var budget atomic.Int64
 	budget.Store(int64(cfg.maxCalls))
+	cpu0, cpuErr := procCPU(srv.pid)
 	start := time.Now()
 	lat, nerr, firstErr := loop(start.Add(cfg.duration), &budget, true)
 	elapsed := time.Since(start)
+	cpu1, err := procCPU(srv.pid)
+	cpu := cpu1 - cpu0
+	if cpuErr != nil || err != nil {
+		cpu = -1
+	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
 	return tpResult{rate: float64(len(all)) / elapsed.Seconds(), p50: percentile(all, .5), p99: percentile(all, .99),
-		calls: len(all), errors: nerr, firstErr: firstErr}, ctx.Err()
+		calls: len(all), errors: nerr, firstErr: firstErr, cpu: cpu}, ctx.Err()
 }
 
 func modeThroughput(ctx context.Context, cfg config, srv *server, w io.Writer) error {

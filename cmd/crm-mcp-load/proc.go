@@ -57,6 +57,31 @@ func rssKB(pid int, field string) (int, error) {
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
+// procCPU reads a process's user+system CPU time from /proc/<pid>/stat, in
+// clock ticks of 10 ms (USER_HZ is 100 on Linux).
+func procCPU(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, errors.New("no pid")
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which ends at the last ')': state is
+	// the first, utime the 12th and stime the 13th.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
 func mib(kb int) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 
 // server is a crm-mcp under test: spawned by us, or given by --addr/--pid.
@@ -84,7 +109,13 @@ func spawn(ctx context.Context, bin string, args []string, env []string) (*serve
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, append(slices.Clone(args), "--transport", "http", "--addr", addr)...)
+	return spawnAt(ctx, addr, bin, append(slices.Clone(args), "--transport", "http", "--addr", addr), env)
+}
+
+// spawnAt starts bin with argv, which make it listen on addr, and waits for
+// its /healthz.
+func spawnAt(ctx context.Context, addr, bin string, argv, env []string) (*server, error) {
+	cmd := exec.Command(bin, argv...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {

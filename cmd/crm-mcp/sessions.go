@@ -91,15 +91,16 @@ func (s *sseSessions) stream(next http.Handler) http.Handler {
 		defer cancel() // also forgets the session (newID's AfterFunc)
 		st := &sseStream{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout,
 			queue: make(chan []byte, s.queue), stop: cancel, ended: make(chan struct{})}
-		defer st.end()
+		defer func() {
+			switch err := st.end(); {
+			case errors.Is(err, errQueueFull) || errors.Is(err, os.ErrDeadlineExceeded):
+				s.log.Warn("dropped an SSE session: the client is not reading its stream", "reason", err.Error(), "remote", r.RemoteAddr)
+			case !errors.Is(err, errStreamClosed):
+				s.log.Debug("SSE stream ended", "reason", err.Error(), "remote", r.RemoteAddr)
+			}
+		}()
 		e := &sseEntry{identity: identity(r), stream: st}
 		next.ServeHTTP(st, r.WithContext(context.WithValue(ctx, sseEntryKey{}, e)))
-		switch err := st.failure(); {
-		case errors.Is(err, errQueueFull) || errors.Is(err, os.ErrDeadlineExceeded):
-			s.log.Warn("dropped an SSE session: the client is not reading its stream", "reason", err.Error(), "remote", r.RemoteAddr)
-		case err != nil:
-			s.log.Debug("SSE stream ended", "reason", err.Error(), "remote", r.RemoteAddr)
-		}
 	})
 }
 
@@ -137,6 +138,7 @@ type sseStream struct {
 
 	mu      sync.Mutex
 	started bool  // the writer goroutine runs
+	closing bool  // end has cut the connection's writes
 	err     error // why the stream ended
 	ended   chan struct{}
 	wg      sync.WaitGroup
@@ -212,13 +214,13 @@ func (s *sseStream) writeLoop() {
 	}
 }
 
-// arm sets the deadline of the next write, unless the stream has ended:
-// under the lock, so end's "deadline now" cannot be overwritten.
+// arm sets the deadline of the next write, unless the stream has failed
+// or is ending: under the lock, so end's cut cannot be overwritten.
 func (s *sseStream) arm() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
+	if s.err != nil || s.closing {
+		return errStreamClosed
 	}
 	return s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
 }
@@ -244,11 +246,17 @@ func (s *sseStream) failure() error {
 
 // end runs when mcp-go's handler has returned: it stops the writer (cutting
 // short a write stuck on the client) before the ResponseWriter goes away,
-// and clears the deadline in case net/http reuses the connection.
-func (s *sseStream) end() {
-	s.fail(errStreamClosed)
+// clears the deadline in case net/http reuses the connection, and says why
+// the stream ended. It waits for the writer before reading that reason: a
+// failed write also cancels the request, and so may end the handler first.
+func (s *sseStream) end() error {
+	s.mu.Lock()
+	s.closing = true
 	close(s.ended)
 	_ = s.rc.SetWriteDeadline(time.Now())
+	s.mu.Unlock()
 	s.wg.Wait()
 	_ = s.rc.SetWriteDeadline(time.Time{})
+	s.fail(errStreamClosed)
+	return s.failure()
 }
