@@ -182,3 +182,30 @@ func closedAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// Issue 11, papercut 9: JSON log lines carry durations as numbers with
+// their unit in the key (before: "duration":243062, nanoseconds unsaid).
+func TestLogDurationsSayTheirUnit(t *testing.T) {
+	var logs syncBuffer
+	log, _ := newLogger("info", "json", &logs)
+	_, base := startApp(t, log, "CRM_MCP_SANDBOX", "true")
+	c, _ := client.NewStreamableHttpClient(base + "/mcp")
+	defer c.Close()
+	initialize(t, c)
+	callGetContact(t, c)
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var l map[string]any
+		_ = json.Unmarshal([]byte(line), &l)
+		if l["msg"] != "tool call" {
+			continue
+		}
+		if _, ok := l["duration"]; ok {
+			t.Fatalf("a duration without its unit: %s", line)
+		}
+		if _, ok := l["duration_ms"].(float64); !ok {
+			t.Fatalf("no duration_ms number: %s", line)
+		}
+		return
+	}
+	t.Fatalf("no tool call line:\n%s", logs.String())
+}

@@ -26,25 +26,7 @@ func startWith(t *testing.T, log *slog.Logger, ln net.Listener, set func(*Config
 	if set != nil {
 		set(&cfg)
 	}
-	a, err := build(context.Background(), cfg, l, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ln == nil {
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.serveListener(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return a, "http://" + ln.Addr().String()
+	return serveApp(t, cfg, l, log, ln)
 }
 
 // jsonLogs is a JSON logger writing into a buffer the test can read.

@@ -153,13 +153,21 @@ func startHTTP(t *testing.T, kv ...string) string {
 func startApp(t *testing.T, log *slog.Logger, kv ...string) (*app, string) {
 	t.Helper()
 	cfg, l := testConfig(t, kv...)
+	return serveApp(t, cfg, l, log, nil)
+}
+
+// serveApp builds the app from cfg and l and serves it on ln (nil: a new
+// loopback port) until the test ends.
+func serveApp(t *testing.T, cfg Config, l envconfig.Lookuper, log *slog.Logger, ln net.Listener) (*app, string) {
+	t.Helper()
 	a, err := build(context.Background(), cfg, l, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if ln == nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

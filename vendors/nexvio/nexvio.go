@@ -25,7 +25,6 @@ package nexvio
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -70,33 +69,14 @@ func (c Config) Configured() bool { return c.APIKey != "" }
 // base URL that is not an absolute http(s) URL, or settings without the
 // key they are for. Nothing set at all is fine: Nexvio is simply not used.
 func (c Config) Check() error {
-	var problems []string
-	if c.RateLimit < 1 {
-		problems = append(problems, fmt.Sprintf("NEXVIO_RATE_LIMIT: %d is not a rate; use requests per minute, at least 1 (documented: %d)", c.RateLimit, DefaultRateLimit))
-	}
-	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil {
-			problems = append(problems, "NEXVIO_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
-		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problems = append(problems, fmt.Sprintf("NEXVIO_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
-		}
-	}
+	var ck vendors.ConfigCheck
+	ck.AtLeastOne("NEXVIO_RATE_LIMIT", c.RateLimit, fmt.Sprintf("requests per minute (documented: %d)", DefaultRateLimit))
+	ck.BaseURL("NEXVIO_BASE_URL", c.BaseURL, DefaultBaseURL)
 	if c.APIKey == "" {
-		var set []string
-		if c.RateLimit != DefaultRateLimit {
-			set = append(set, "NEXVIO_RATE_LIMIT")
-		}
-		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
-			set = append(set, "NEXVIO_BASE_URL")
-		}
-		if len(set) > 0 {
-			problems = append(problems, strings.Join(set, ", ")+" set but NEXVIO_API_KEY is not set: set it to use Nexvio, or unset "+strings.Join(set, ", "))
-		}
+		ck.WithoutKey("Nexvio", []string{"NEXVIO_API_KEY"}, vendors.If(c.RateLimit != DefaultRateLimit, "NEXVIO_RATE_LIMIT"),
+			vendors.If(c.BaseURL != "" && c.BaseURL != DefaultBaseURL, "NEXVIO_BASE_URL"))
 	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
+	return ck.Err()
 }
 
 // Client calls Nexvio with one API key.

@@ -48,10 +48,8 @@ package qyvo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -87,33 +85,14 @@ func (c Config) Configured() bool { return c.APIToken != "" }
 // base URL that is not an absolute http(s) URL, or settings without the
 // token they are for. Nothing set at all is fine: Qyvo is simply not used.
 func (c Config) Check() error {
-	var problems []string
-	if c.RateLimit < 1 {
-		problems = append(problems, fmt.Sprintf("QYVO_RATE_LIMIT: %d is not a rate; use requests per minute, at least 1 (default %d)", c.RateLimit, DefaultRatePerMinute))
-	}
-	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil {
-			problems = append(problems, "QYVO_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
-		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problems = append(problems, fmt.Sprintf("QYVO_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
-		}
-	}
+	var ck vendors.ConfigCheck
+	ck.AtLeastOne("QYVO_RATE_LIMIT", c.RateLimit, fmt.Sprintf("requests per minute (default %d)", DefaultRatePerMinute))
+	ck.BaseURL("QYVO_BASE_URL", c.BaseURL, DefaultBaseURL)
 	if c.APIToken == "" {
-		var set []string
-		if c.RateLimit != DefaultRatePerMinute {
-			set = append(set, "QYVO_RATE_LIMIT")
-		}
-		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
-			set = append(set, "QYVO_BASE_URL")
-		}
-		if len(set) > 0 {
-			problems = append(problems, strings.Join(set, ", ")+" set but QYVO_API_TOKEN is not set: set it to use Qyvo, or unset "+strings.Join(set, ", "))
-		}
+		ck.WithoutKey("Qyvo", []string{"QYVO_API_TOKEN"}, vendors.If(c.RateLimit != DefaultRatePerMinute, "QYVO_RATE_LIMIT"),
+			vendors.If(c.BaseURL != "" && c.BaseURL != DefaultBaseURL, "QYVO_BASE_URL"))
 	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
+	return ck.Err()
 }
 
 // Client calls Qyvo with one API token.

@@ -30,7 +30,6 @@ package ralivi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -72,33 +71,14 @@ func (c Config) Configured() bool { return c.APIKey != "" }
 // base URL that is not an absolute http(s) URL, or settings without the
 // key they are for. Nothing set at all is fine: Ralivi is simply not used.
 func (c Config) Check() error {
-	var problems []string
-	if c.RateLimit < 1 {
-		problems = append(problems, fmt.Sprintf("RALIVI_RATE_LIMIT: %d is not a rate; use requests per minute, at least 1 (default %d)", c.RateLimit, DefaultRateLimit))
-	}
-	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil {
-			problems = append(problems, "RALIVI_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
-		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problems = append(problems, fmt.Sprintf("RALIVI_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
-		}
-	}
+	var ck vendors.ConfigCheck
+	ck.AtLeastOne("RALIVI_RATE_LIMIT", c.RateLimit, fmt.Sprintf("requests per minute (default %d)", DefaultRateLimit))
+	ck.BaseURL("RALIVI_BASE_URL", c.BaseURL, DefaultBaseURL)
 	if c.APIKey == "" {
-		var set []string
-		if c.RateLimit != DefaultRateLimit {
-			set = append(set, "RALIVI_RATE_LIMIT")
-		}
-		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
-			set = append(set, "RALIVI_BASE_URL")
-		}
-		if len(set) > 0 {
-			problems = append(problems, strings.Join(set, ", ")+" set but RALIVI_API_KEY is not set: set it to use Ralivi, or unset "+strings.Join(set, ", "))
-		}
+		ck.WithoutKey("Ralivi", []string{"RALIVI_API_KEY"}, vendors.If(c.RateLimit != DefaultRateLimit, "RALIVI_RATE_LIMIT"),
+			vendors.If(c.BaseURL != "" && c.BaseURL != DefaultBaseURL, "RALIVI_BASE_URL"))
 	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
+	return ck.Err()
 }
 
 // PerMinute is the request budget per minute (DefaultRateLimit unless set).

@@ -15,8 +15,6 @@ package vivre
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -74,45 +72,24 @@ func (c Config) plan() string { return strings.ToLower(strings.TrimSpace(c.Plan)
 // settings without the credentials they are for. Nothing set at all is
 // fine: Vivre is simply not used. Check never quotes a credential.
 func (c Config) Check() error {
-	var problems []string
+	var ck vendors.ConfigCheck
 	if p := c.plan(); p != "" && p != "free" && p != "pro" {
-		problems = append(problems, fmt.Sprintf("VIVRE_PLAN: %q is not a Vivre plan; use free (60 requests/min) or pro (600/min), in any case", c.Plan))
+		ck.Add("VIVRE_PLAN: %q is not a Vivre plan; use free (60 requests/min) or pro (600/min), in any case", c.Plan)
 	}
 	if c.RateLimit < 0 {
-		problems = append(problems, fmt.Sprintf("VIVRE_RATE_LIMIT: %d is not a rate; use requests per minute, at least 1, or leave it unset to follow VIVRE_PLAN", c.RateLimit))
+		ck.Add("VIVRE_RATE_LIMIT: %d is not a rate; use requests per minute, at least 1, or leave it unset to follow VIVRE_PLAN", c.RateLimit)
 	}
-	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil {
-			problems = append(problems, "VIVRE_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
-		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problems = append(problems, fmt.Sprintf("VIVRE_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
-		}
-	}
+	ck.BaseURL("VIVRE_BASE_URL", c.BaseURL, DefaultBaseURL)
 	switch {
 	case c.APIKey != "" && c.WorkspaceID == "":
-		problems = append(problems, "VIVRE_WORKSPACE_ID is not set: Vivre needs it together with VIVRE_API_KEY")
+		ck.Add("VIVRE_WORKSPACE_ID is not set: Vivre needs it together with VIVRE_API_KEY")
 	case c.APIKey == "" && c.WorkspaceID != "":
-		problems = append(problems, "VIVRE_API_KEY is not set: Vivre needs it together with VIVRE_WORKSPACE_ID")
+		ck.Add("VIVRE_API_KEY is not set: Vivre needs it together with VIVRE_WORKSPACE_ID")
 	case c.APIKey == "":
-		var set []string
-		if p := c.plan(); p != "" && p != "free" {
-			set = append(set, "VIVRE_PLAN")
-		}
-		if c.RateLimit != 0 {
-			set = append(set, "VIVRE_RATE_LIMIT")
-		}
-		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
-			set = append(set, "VIVRE_BASE_URL")
-		}
-		if len(set) > 0 {
-			problems = append(problems, strings.Join(set, ", ")+" set but VIVRE_API_KEY and VIVRE_WORKSPACE_ID are not set: "+
-				"set both to use Vivre, or unset "+strings.Join(set, ", "))
-		}
+		ck.WithoutKey("Vivre", []string{"VIVRE_API_KEY", "VIVRE_WORKSPACE_ID"}, vendors.If(c.plan() != "" && c.plan() != "free", "VIVRE_PLAN"),
+			vendors.If(c.RateLimit != 0, "VIVRE_RATE_LIMIT"), vendors.If(c.BaseURL != "" && c.BaseURL != DefaultBaseURL, "VIVRE_BASE_URL"))
 	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
+	return ck.Err()
 }
 
 // Client calls Vivre with one API key and workspace.

@@ -46,7 +46,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -89,45 +88,21 @@ func (c Config) Configured() bool { return c.APIKey != "" }
 // absolute http(s) URL, or settings without the key they are for. Nothing
 // set at all is fine: Vixiees is simply not used.
 func (c Config) Check() error {
-	var problems []string
-	if c.Licenses < 1 {
-		problems = append(problems, fmt.Sprintf("VIXIEES_LICENSES: %d is not a number of licences; use at least 1 (each allows 25 requests/min)", c.Licenses))
-	}
+	var ck vendors.ConfigCheck
+	ck.AtLeastOne("VIXIEES_LICENSES", c.Licenses, "a number of licences (each allows 25 requests/min)")
 	if c.LimitPerHour < 0 {
-		problems = append(problems, fmt.Sprintf("VIXIEES_LIMIT_PER_HOUR: %d is not a rate; use requests per hour, at least 1, or leave it unset for 60 × the per-minute limit", c.LimitPerHour))
+		ck.Add("VIXIEES_LIMIT_PER_HOUR: %d is not a rate; use requests per hour, at least 1, or leave it unset for 60 × the per-minute limit", c.LimitPerHour)
 	}
 	if c.LimitPerDay < 0 {
-		problems = append(problems, fmt.Sprintf("VIXIEES_LIMIT_PER_DAY: %d is not a rate; use requests per day, at least 1, or leave it unset for 24 × the hourly limit", c.LimitPerDay))
+		ck.Add("VIXIEES_LIMIT_PER_DAY: %d is not a rate; use requests per day, at least 1, or leave it unset for 24 × the hourly limit", c.LimitPerDay)
 	}
-	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil {
-			problems = append(problems, "VIXIEES_BASE_URL does not parse as a URL; use an absolute http(s) URL such as "+DefaultBaseURL)
-		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problems = append(problems, fmt.Sprintf("VIXIEES_BASE_URL: %q is not an absolute http(s) URL; use e.g. %s", u.Redacted(), DefaultBaseURL))
-		}
-	}
+	ck.BaseURL("VIXIEES_BASE_URL", c.BaseURL, DefaultBaseURL)
 	if c.APIKey == "" {
-		var set []string
-		if c.Licenses != 1 {
-			set = append(set, "VIXIEES_LICENSES")
-		}
-		if c.LimitPerHour != 0 {
-			set = append(set, "VIXIEES_LIMIT_PER_HOUR")
-		}
-		if c.LimitPerDay != 0 {
-			set = append(set, "VIXIEES_LIMIT_PER_DAY")
-		}
-		if c.BaseURL != "" && c.BaseURL != DefaultBaseURL {
-			set = append(set, "VIXIEES_BASE_URL")
-		}
-		if len(set) > 0 {
-			problems = append(problems, strings.Join(set, ", ")+" set but VIXIEES_API_KEY is not set: set it to use Vixiees, or unset "+strings.Join(set, ", "))
-		}
+		ck.WithoutKey("Vixiees", []string{"VIXIEES_API_KEY"}, vendors.If(c.Licenses != 1, "VIXIEES_LICENSES"),
+			vendors.If(c.LimitPerHour != 0, "VIXIEES_LIMIT_PER_HOUR"), vendors.If(c.LimitPerDay != 0, "VIXIEES_LIMIT_PER_DAY"),
+			vendors.If(c.BaseURL != "" && c.BaseURL != DefaultBaseURL, "VIXIEES_BASE_URL"))
 	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
+	return ck.Err()
 }
 
 // Limits are the request budgets of one account.
