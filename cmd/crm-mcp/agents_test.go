@@ -84,17 +84,7 @@ func TestPromptsRenderOverMCP(t *testing.T) {
 }
 
 func TestSandboxSearchSpansThreeVendors(t *testing.T) {
-	c := sandboxClient(t, nil)
-	req := mcp.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = "crm_search_contacts", map[string]any{"query": "a"}
-	res, err := c.CallTool(context.Background(), req)
-	if err != nil || res.IsError {
-		t.Fatalf("%v %+v", err, res)
-	}
-	var out struct {
-		Contacts []struct{ Vendor string } `json:"contacts"`
-	}
-	_ = json.Unmarshal([]byte(res.Content[0].(mcp.TextContent).Text), &out)
+	out := searchA(t, sandboxClient(t, nil))
 	var vendors []string
 	for _, ct := range out.Contacts {
 		if !slices.Contains(vendors, ct.Vendor) {
@@ -124,18 +114,25 @@ func TestBinaryToolsAreTheCatalogue(t *testing.T) {
 // Issue 11, papercut 8: the crm tools search only the vendors the toolset
 // filter keeps (before: --toolsets vivre,crm searched all five).
 func TestCRMToolsFollowTheToolsetFilter(t *testing.T) {
-	c := sandboxClient(t, []string{"--toolsets", "vivre,crm"})
-	req := mcp.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = "crm_search_contacts", map[string]any{"query": "a"}
-	res, err := c.CallTool(context.Background(), req)
-	if err != nil || res.IsError {
-		t.Fatalf("%v %+v", err, res)
-	}
-	var out struct {
-		Vendors []struct{ Vendor string } `json:"vendors"`
-	}
-	_ = json.Unmarshal([]byte(res.Content[0].(mcp.TextContent).Text), &out)
+	out := searchA(t, sandboxClient(t, []string{"--toolsets", "vivre,crm"}))
 	if len(out.Vendors) != 1 || out.Vendors[0].Vendor != "vivre" {
 		t.Fatalf("searched %+v, want only vivre", out.Vendors)
 	}
+}
+
+type searchResult struct {
+	Contacts []struct{ Vendor string } `json:"contacts"`
+	Vendors  []struct{ Vendor string } `json:"vendors"`
+}
+
+// searchA is crm_search_contacts for "a" through c.
+func searchA(t *testing.T, c *client.Client) searchResult {
+	t.Helper()
+	res := callTool(t, c, "crm_search_contacts", map[string]any{"query": "a"})
+	if res.IsError {
+		t.Fatalf("%+v", res)
+	}
+	var out searchResult
+	_ = json.Unmarshal([]byte(resultText(res)), &out)
+	return out
 }
