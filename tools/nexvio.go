@@ -97,7 +97,7 @@ func nexvioListContacts(c Clients[*nexvio.Client]) Tool {
 }
 
 type nexvioIDIn struct {
-	ID string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Contact id, e.g. contact_1004."`
+	ID string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Contact id, e.g. contact_123abc."`
 }
 
 type nexvioConversationRef struct {
@@ -128,10 +128,10 @@ func nexvioGetContact(c Clients[*nexvio.Client]) Tool {
 }
 
 type nexvioCreateContactIn struct {
-	ChatbotID string       `json:"chatbot_id" jsonschema:"required,minLength=1" jsonschema_description:"Chatbot the contact belongs to."`
+	ChatbotID string       `json:"chatbot_id" jsonschema:"required,minLength=1" jsonschema_description:"Chatbot the contact belongs to, e.g. chatbot_456def; nexvio_list_contacts shows each contact's chatbot_id."`
 	Name      string       `json:"name,omitempty" jsonschema_description:"Full name."`
 	Email     string       `json:"email,omitempty" jsonschema:"format=email" jsonschema_description:"Email address."`
-	Phone     string       `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"Phone, E.164, e.g. +14155550123."`
+	Phone     string       `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"Phone, E.164, e.g. +15551234567."`
 	Metadata  []nexvioMeta `json:"metadata,omitempty" jsonschema_description:"Custom fields as key/value pairs."`
 }
 
@@ -153,10 +153,10 @@ func nexvioCreateContact(c Clients[*nexvio.Client]) Tool {
 }
 
 type nexvioUpdateContactIn struct {
-	ID       string       `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Contact id, e.g. contact_1004."`
+	ID       string       `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Contact id, e.g. contact_123abc."`
 	Name     string       `json:"name,omitempty" jsonschema_description:"New full name."`
 	Email    string       `json:"email,omitempty" jsonschema:"format=email" jsonschema_description:"New email address."`
-	Phone    string       `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"New phone, E.164, e.g. +14155550123."`
+	Phone    string       `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"New phone, E.164, e.g. +15551234567."`
 	Metadata []nexvioMeta `json:"metadata,omitempty" jsonschema_description:"Custom fields to set; other keys are kept."`
 }
 

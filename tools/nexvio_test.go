@@ -41,7 +41,7 @@ func TestNexvioFlow(t *testing.T) {
 	if got.Name != "Jane Wilson-Smith" || got.Conversations == nil || len(got.Conversations) != 0 {
 		t.Fatalf("get = %+v (conversations must be [])", got)
 	}
-	seeded := ok[nexvioContactDetail](m, "nexvio_get_contact", map[string]any{"id": "contact_1004"})
+	seeded := ok[nexvioContactDetail](m, "nexvio_get_contact", map[string]any{"id": "contact_126abc"})
 	if len(seeded.Conversations) != 4 || seeded.Conversations[0].StartedAt.IsZero() {
 		t.Fatalf("seeded contact = %+v", seeded)
 	}
@@ -102,11 +102,11 @@ func TestNexvioPagingVisitsEveryRecordOnce(t *testing.T) {
 	if n := srv.ContactCount(); len(ids) != n || pages != (n+4)/5 {
 		t.Fatalf("saw %d contacts in %d pages, emulator holds %d", len(ids), pages, n)
 	}
-	ids, pages = nexvioPages(t, m, "nexvio_list_conversations", "conversations", map[string]any{"contact_id": "contact_1004", "limit": 1})
-	if n := srv.ConversationCount("contact_1004"); len(ids) != n || pages != n || n < 2 {
+	ids, pages = nexvioPages(t, m, "nexvio_list_conversations", "conversations", map[string]any{"contact_id": "contact_126abc", "limit": 1})
+	if n := srv.ConversationCount("contact_126abc"); len(ids) != n || pages != n || n < 2 {
 		t.Fatalf("saw %d conversations in %d pages, emulator holds %d", len(ids), pages, n)
 	}
-	first := ok[nexvioConversationList](m, "nexvio_list_conversations", map[string]any{"contact_id": "contact_1004", "limit": 3})
+	first := ok[nexvioConversationList](m, "nexvio_list_conversations", map[string]any{"contact_id": "contact_126abc", "limit": 3})
 	if first.NextCursor == "" || first.Total != 4 || first.Conversations[0].MessageCount == 0 || first.Conversations[0].Summary == "" {
 		t.Fatalf("first page = %+v", first)
 	}
@@ -121,14 +121,14 @@ func TestNexvioBadInputNamesTheField(t *testing.T) {
 		{"nexvio_create_contact", map[string]any{"name": "No Bot"}, "chatbot_id"},
 		{"nexvio_create_contact", map[string]any{"chatbot_id": bot, "metadata": map[string]any{"company": "X"}}, "metadata"},
 		{"nexvio_create_contact", map[string]any{"chatbot_id": bot, "metadata": []map[string]string{{"key": "a", "value": "1"}, {"key": "a", "value": "2"}}}, "metadata"},
-		{"nexvio_update_contact", map[string]any{"id": "contact_1001"}, "name"},
-		{"nexvio_update_contact", map[string]any{"id": "contact_1001", "phone": "+0123"}, "phone"},
+		{"nexvio_update_contact", map[string]any{"id": "contact_123abc"}, "name"},
+		{"nexvio_update_contact", map[string]any{"id": "contact_123abc", "phone": "+0123"}, "phone"},
 		{"nexvio_list_contacts", map[string]any{"limit": 501}, "limit"},
 		{"nexvio_list_contacts", map[string]any{"sort_by": "createdAt"}, "sort_by"},
 		{"nexvio_list_contacts", map[string]any{"sort_order": "up"}, "sort_order"},
 		{"nexvio_list_contacts", map[string]any{"cursor": "made-up"}, "cursor"},
-		{"nexvio_list_conversations", map[string]any{"contact_id": "contact_1001", "limit": 101}, "limit"},
-		{"nexvio_delete_contact", map[string]any{"contact_id": "contact_1001"}, "contact_id"},
+		{"nexvio_list_conversations", map[string]any{"contact_id": "contact_123abc", "limit": 101}, "limit"},
+		{"nexvio_delete_contact", map[string]any{"contact_id": "contact_123abc"}, "contact_id"},
 		// The vendor's own validation envelope: details.chatbotId -> chatbot_id.
 		{"nexvio_create_contact", map[string]any{"chatbot_id": "chatbot_nope", "name": "X"}, "chatbot_id"},
 	}

@@ -69,7 +69,7 @@ func TestRaliviFlow(t *testing.T) {
 			t.Fatalf("activity = %+v", a)
 		}
 	}
-	none := ok[raliviTaskList](m, "ralivi_list_tasks", map[string]any{"deal_id": "dl_none"})
+	none := ok[raliviTaskList](m, "ralivi_list_tasks", map[string]any{"deal_id": "opp000"})
 	if none.Tasks == nil || len(none.Tasks) != 0 {
 		t.Fatalf("no tasks must be [], got %+v", none)
 	}
@@ -175,9 +175,9 @@ func TestRaliviBadInputNamesTheField(t *testing.T) {
 		{"ralivi_list_deals", map[string]any{"cursor": vendorCursor}, "cursor"},
 		{"ralivi_list_deals", map[string]any{"stage": ""}, "stage"},
 		{"ralivi_list_deals", map[string]any{"stage": 3}, "stage"},
-		{"ralivi_list_tasks", map[string]any{"deal": "dl_201"}, "deal"},
+		{"ralivi_list_tasks", map[string]any{"deal": "opp201"}, "deal"},
 		{"ralivi_list_activities", map[string]any{"contact_id": ""}, "contact_id"},
-		{"ralivi_get_organization", map[string]any{"id": "org_1"}, "id"},
+		{"ralivi_get_organization", map[string]any{"id": "org001"}, "id"},
 		// Our cursor wrapping something Ralivi does not know: the vendor's 400.
 		{"ralivi_list_tasks", map[string]any{"cursor": vendors.Cursor("c", "bm9wZQ")}, "cursor"},
 	}

@@ -72,6 +72,9 @@ type CallInfo struct {
 	Duration, LimiterWait time.Duration
 	Attempts              int  // requests sent to the vendor
 	Duplicate             bool // answered by the duplicate-send guard
+	// Auth is how the caller authenticated: "none", "token" or "oauth"
+	// (bounded, for metrics); Subject and Tenant say who, for the log.
+	Auth, Subject, Tenant string
 }
 
 // CallObserver is told of every finished tool call (metrics).
@@ -85,6 +88,7 @@ type callRecord struct {
 	guardError    string            // the duplicate guard's shared store failed to record a send
 	kind          string            // the failure's kind, recorded where the call failed
 	dedupe        dedupe.Store      // the duplicate-send guard's store
+	callerKeys    bool              // the vendor client was built from keys the caller sent
 	progressToken mcp.ProgressToken // nil: the client asked for no progress
 }
 
@@ -160,6 +164,10 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 				vendor, _, _ := strings.Cut(req.Params.Name, "_")
 				info := CallInfo{Tool: req.Params.Name, Vendor: vendor, Outcome: rec.outcome(res, err), Duration: time.Since(start),
 					LimiterWait: stats.Waited(), Attempts: stats.Attempts(), Duplicate: rec.duplicate.Load()}
+				info.Auth = "none"
+				if p := PrincipalFrom(ctx); p != nil {
+					info.Auth, info.Subject, info.Tenant = p.Kind, p.Subject, p.Tenant
+				}
 				if errors.Is(ctx.Err(), context.Canceled) { // the client cancelled: not a timeout, not a vendor failure
 					info.Outcome = string(vendors.KindCancelled)
 				}
@@ -176,7 +184,8 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 				if log.Enabled(ctx, slog.LevelInfo) {
 					log.LogAttrs(ctx, slog.LevelInfo, "tool call", slog.String("tool", info.Tool), slog.String("vendor", info.Vendor),
 						slog.String("outcome", info.Outcome), slog.Float64("duration_ms", ms(info.Duration)), slog.Int("attempts", info.Attempts),
-						slog.Float64("limiter_wait_ms", ms(info.LimiterWait)), slog.Bool("duplicate", info.Duplicate))
+						slog.Float64("limiter_wait_ms", ms(info.LimiterWait)), slog.Bool("duplicate", info.Duplicate),
+						slog.String("auth", info.Auth), slog.String("sub", info.Subject), slog.String("tenant", info.Tenant))
 				}
 				if observe != nil {
 					observe(info)

@@ -45,6 +45,7 @@ func NewSend[C Identified, In, Out any](toolset, name, title, description string
 		panic("tool " + name + ": input of a send tool must embed tools.SendGuard")
 	}
 	t, in := build[In](toolset, name, title, description, Send)
+	t.Scope = ScopeSend
 	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := in.bind(req)
 		if err != nil {
@@ -54,7 +55,7 @@ func NewSend[C Identified, In, Out any](toolset, name, title, description string
 		if err != nil {
 			return failed(ctx, err), nil
 		}
-		key := sendKey(name, cl.Identity(), args, in.defaults)
+		key := sendKey(name, cl.Identity()+callerScope(ctx), args, in.defaults)
 		return guardSend(ctx, key, args, func() (any, error) { return fn(ctx, cl, args) }), nil
 	}
 	return t
@@ -101,6 +102,18 @@ func guardSend[In any](ctx context.Context, key string, args In, send func() (an
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// callerScope narrows the guard to the caller when the vendor keys came
+// with the request (hosted, per-tenant): two people who happen to send the
+// same message with their own keys are two sends, and one's record is not
+// the other's.
+func callerScope(ctx context.Context) string {
+	p, r := PrincipalFrom(ctx), recordFrom(ctx)
+	if p == nil || r == nil || !r.callerKeys {
+		return ""
+	}
+	return "\x00" + p.Kind + "\x00" + p.Tenant + "\x00" + p.Subject
 }
 
 // guardWarning tells the agent its send is remembered by this process only.

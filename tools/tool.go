@@ -26,6 +26,10 @@ import (
 type Tool struct {
 	Def     mcp.Tool
 	Toolset string
+	// Scope is the OAuth scope a caller needs for it: ScopeRead for
+	// read-only tools, ScopeSend for tools that reach a person or start an
+	// automation, ScopeWrite for the rest.
+	Scope   string
 	Handler server.ToolHandlerFunc
 }
 
@@ -71,8 +75,13 @@ func New[In, Out any](toolset, name, title, description string, h Hints, fn func
 // binder of its arguments; the caller sets the handler.
 func build[In any](toolset, name, title, description string, h Hints) (Tool, input[In]) {
 	in := newInput[In](name)
+	scope := ScopeWrite
+	if h.ReadOnly {
+		scope = ScopeRead
+	}
 	return Tool{
 		Toolset: toolset,
+		Scope:   scope,
 		Def: mcp.Tool{
 			Name:           name,
 			Description:    description,

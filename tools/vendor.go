@@ -170,6 +170,9 @@ func (d *Def[Cfg, C]) Build(ctx context.Context, o vendors.Options, env envconfi
 	tenants := &clientCache[C]{m: map[string]C{}}
 	clients := func(ctx context.Context) (C, error) {
 		if perRequest && d.InRequest(ctx) {
+			if r := recordFrom(ctx); r != nil {
+				r.callerKeys = true
+			}
 			return tenants.get(ctx, d.Creds, func(l envconfig.Lookuper) (C, bool) {
 				cfg, ok, err := d.config(ctx, envconfig.MultiLookuper(l, env))
 				if err != nil || !ok {

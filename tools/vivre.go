@@ -74,7 +74,7 @@ func vivreCreateContact(c Clients[*vivre.Client]) Tool {
 }
 
 type vivreCreateDealIn struct {
-	ContactID string `json:"contact_id" jsonschema:"required,minLength=1" jsonschema_description:"Contact the deal belongs to."`
+	ContactID string `json:"contact_id" jsonschema:"required,minLength=1" jsonschema_description:"Contact the deal belongs to, e.g. cnt_8821."`
 	Title     string `json:"title" jsonschema:"required,minLength=1" jsonschema_description:"Deal name."`
 	Value     *int64 `json:"value,omitempty" jsonschema:"minimum=0"`
 	Stage     string `json:"stage,omitempty" jsonschema:"enum=new,enum=qualified,enum=proposal,enum=won,enum=lost" jsonschema_description:"Pipeline stage (default new)."`
@@ -82,14 +82,14 @@ type vivreCreateDealIn struct {
 
 func vivreCreateDeal(c Clients[*vivre.Client]) Tool {
 	return New("vivre", "vivre_create_deal", "Create a Vivre deal",
-		"Open a deal for a Vivre contact. Returns the deal with its id.",
+		"Open a deal for a Vivre contact. Returns the deal with its id; keep it, as Vivre's API cannot list deals and vivre_update_deal and vivre_log_activity need it.",
 		Create, withClient(c, func(ctx context.Context, cl *vivre.Client, in vivreCreateDealIn) (*vivre.Deal, error) {
 			return cl.CreateDeal(ctx, vivre.NewDeal(in))
 		}))
 }
 
 type vivreUpdateDealIn struct {
-	ID       string     `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Deal id, e.g. dl_4420."`
+	ID       string     `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Deal id, e.g. dl_4420. Vivre's API cannot list deals: use the id vivre_create_deal returned, or one from the Vivre app or a deal webhook."`
 	Stage    string     `json:"stage,omitempty" jsonschema:"enum=new,enum=qualified,enum=proposal,enum=won,enum=lost" jsonschema_description:"New stage; won or lost without closed_at closes it now."`
 	Title    string     `json:"title,omitempty" jsonschema_description:"New title."`
 	Value    *int64     `json:"value,omitempty" jsonschema:"minimum=0"`
@@ -117,8 +117,8 @@ func vivreUpdateDeal(c Clients[*vivre.Client]) Tool {
 }
 
 type vivreLogActivityIn struct {
-	ContactID string `json:"contact_id" jsonschema:"required,minLength=1" jsonschema_description:"Contact the activity belongs to."`
-	DealID    string `json:"deal_id,omitempty" jsonschema_description:"Deal to attach it to, if any."`
+	ContactID string `json:"contact_id" jsonschema:"required,minLength=1" jsonschema_description:"Contact the activity belongs to, e.g. cnt_8821."`
+	DealID    string `json:"deal_id,omitempty" jsonschema_description:"Deal to attach it to, if any, e.g. dl_4420 (an id vivre_create_deal returned)."`
 	Type      string `json:"type" jsonschema:"required,enum=call,enum=email,enum=meeting,enum=note" jsonschema_description:"Kind of activity."`
 	Note      string `json:"note,omitempty" jsonschema_description:"What happened: summary, outcome, next step."`
 }

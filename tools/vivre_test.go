@@ -91,8 +91,8 @@ func TestVivreBadInputNamesTheField(t *testing.T) {
 		{"vivre_list_contacts", map[string]any{"limit": 501}, "limit"},
 		{"vivre_list_contacts", map[string]any{"limit": "ten"}, "limit"},
 		{"vivre_list_contacts", map[string]any{"cursor": "made-up"}, "cursor"},
-		{"vivre_update_deal", map[string]any{"id": "dl_4400"}, "stage"},
-		{"vivre_update_deal", map[string]any{"id": "dl_4400", "closed_at": "yesterday"}, "closed_at"},
+		{"vivre_update_deal", map[string]any{"id": "dl_4420"}, "stage"},
+		{"vivre_update_deal", map[string]any{"id": "dl_4420", "closed_at": "yesterday"}, "closed_at"},
 		{"vivre_create_deal", map[string]any{"contact_id": "cnt_nope", "title": "X"}, "contact_id"}, // the vendor's 400
 	}
 	// Only the last case needs the vendor to know the id is unknown.

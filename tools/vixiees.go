@@ -64,7 +64,7 @@ func vixieesCreateContact(c Clients[*vixiees.Client]) Tool {
 }
 
 type vixieesUpdateContactIn struct {
-	ID    string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Contact id, e.g. ct_1001."`
+	ID    string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Contact id, e.g. vx_ct_1001."`
 	Name  string `json:"name,omitempty" jsonschema:"minLength=1" jsonschema_description:"New full name."`
 	Email string `json:"email,omitempty" jsonschema:"format=email" jsonschema_description:"New email address."`
 	Phone string `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"New phone, E.164, e.g. +5511987654321."`
@@ -117,7 +117,7 @@ func vixieesCreateDeal(c Clients[*vixiees.Client]) Tool {
 }
 
 type vixieesUpdateDealIn struct {
-	ID        string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Deal id, e.g. dl_5001."`
+	ID        string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Deal id, e.g. vx_deal_5001."`
 	Title     string `json:"title,omitempty" jsonschema:"minLength=1" jsonschema_description:"New title."`
 	Value     *int64 `json:"value,omitempty" jsonschema:"minimum=0"`
 	Stage     string `json:"stage,omitempty" jsonschema:"enum=new,enum=qualified,enum=proposal,enum=negotiation,enum=won,enum=lost" jsonschema_description:"New pipeline stage."`
@@ -156,7 +156,7 @@ func vixieesListRecordings(c Clients[*vixiees.Client]) Tool {
 }
 
 type vixieesGetRecordingIn struct {
-	ID string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Recording id, e.g. rec_801."`
+	ID string `json:"id" jsonschema:"required,minLength=1" jsonschema_description:"Recording id, e.g. vx_rec_801."`
 }
 
 func vixieesGetRecording(c Clients[*vixiees.Client]) Tool {
@@ -199,7 +199,7 @@ func vixieesListWhatsAppTemplates(c Clients[*vixiees.Client]) Tool {
 }
 
 type vixieesSendIn struct {
-	TemplateID string   `json:"template_id" jsonschema:"required,minLength=1" jsonschema_description:"Template id from vixiees_list_whatsapp_templates, e.g. tpl_101."`
+	TemplateID string   `json:"template_id" jsonschema:"required,minLength=1" jsonschema_description:"Template id from vixiees_list_whatsapp_templates, e.g. vx_tpl_101."`
 	Phone      string   `json:"phone,omitempty" jsonschema:"pattern=^\\+[1-9][0-9]{6\\,14}$" jsonschema_description:"Recipient phone, E.164, e.g. +5511987654321. Or give contact_id."`
 	ContactID  string   `json:"contact_id,omitempty" jsonschema_description:"Recipient contact (uses its phone). Or give phone."`
 	Variables  []string `json:"variables,omitempty" jsonschema:"minLength=1" jsonschema_description:"Values for {{1}}, {{2}}... in order; exactly the template's variable_count."`

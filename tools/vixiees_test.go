@@ -34,7 +34,7 @@ func TestVixieesFlow(t *testing.T) {
 	m, srv := newVixiees(t, vixieestest.Options{})
 	c := ok[vixiees.Contact](m, "vixiees_create_contact", map[string]any{
 		"name": "Renata Prado", "email": "renata@pradoflores.example", "phone": "+5511955501234"})
-	if !strings.HasPrefix(c.ID, "ct_") || c.Phone != "+5511955501234" {
+	if !strings.HasPrefix(c.ID, "vx_ct_") || c.Phone != "+5511955501234" {
 		t.Fatalf("created contact = %+v", c)
 	}
 	c = ok[vixiees.Contact](m, "vixiees_update_contact", map[string]any{"id": c.ID, "phone": "+5511955509999"})
@@ -173,9 +173,9 @@ func TestVixieesBadInputNamesTheField(t *testing.T) {
 		{"vixiees_create_contact", map[string]any{"name": "A", "email": "not-an-email"}, "email"},
 		{"vixiees_create_contact", map[string]any{"phone": "+5511987654321"}, "name"},
 		{"vixiees_create_contact", map[string]any{"name": "A", "phnoe": "+5511987654321"}, "phnoe"},
-		{"vixiees_update_contact", map[string]any{"id": "ct_1001", "phone": "+0123"}, "phone"},
-		{"vixiees_update_contact", map[string]any{"id": "ct_1001"}, "name"},
-		{"vixiees_update_deal", map[string]any{"id": "dl_5001"}, "stage"},
+		{"vixiees_update_contact", map[string]any{"id": "vx_ct_1001", "phone": "+0123"}, "phone"},
+		{"vixiees_update_contact", map[string]any{"id": "vx_ct_1001"}, "name"},
+		{"vixiees_update_deal", map[string]any{"id": "vx_deal_5001"}, "stage"},
 		{"vixiees_create_deal", map[string]any{"title": "X", "stage": "closed"}, "stage"},
 		{"vixiees_create_deal", map[string]any{"title": "X", "value": -1}, "value"},
 		{"vixiees_create_task", map[string]any{"title": "X", "due_at": "tomorrow"}, "due_at"},
@@ -183,9 +183,9 @@ func TestVixieesBadInputNamesTheField(t *testing.T) {
 		{"vixiees_list_deals", map[string]any{"updated_since": "last week"}, "updated_since"},
 		{"vixiees_list_recordings", map[string]any{"cursor": "made-up"}, "cursor"},
 		{"vixiees_list_contacts", map[string]any{"cursor": page.NextCursor, "limit": 50}, "limit"},
-		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "tpl_101", "phone": "+5511", "variables": []string{"A"}}, "phone"},
-		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "tpl_101", "variables": []string{"A"}}, "phone"},
-		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "tpl_101", "phone": "+5511987650101", "contact_id": "ct_1001", "variables": []string{"A"}}, "phone"},
+		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "vx_tpl_101", "phone": "+5511", "variables": []string{"A"}}, "phone"},
+		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "vx_tpl_101", "variables": []string{"A"}}, "phone"},
+		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "vx_tpl_101", "phone": "+5511987650101", "contact_id": "vx_ct_1001", "variables": []string{"A"}}, "phone"},
 	}
 	if got := m.rejectAll(cases, srv.TotalHits); got != 0 {
 		t.Fatalf("%d requests reached the vendor; these must be caught before sending", got)
@@ -196,9 +196,9 @@ func TestVixieesBadInputNamesTheField(t *testing.T) {
 func TestVixieesVendorEnvelopeIsToolError(t *testing.T) {
 	m, srv := newVixiees(t, vixieestest.Options{})
 	cases := []badInput{
-		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "tpl_102", "phone": "+5511987650101", "variables": []string{"Ana"}}, "variables"},
-		{"vixiees_create_deal", map[string]any{"title": "X", "contact_id": "ct_0"}, "contact_id"},
-		{"vixiees_create_task", map[string]any{"title": "X", "deal_id": "dl_0"}, "deal_id"},
+		{"vixiees_send_whatsapp_template", map[string]any{"template_id": "vx_tpl_102", "phone": "+5511987650101", "variables": []string{"Ana"}}, "variables"},
+		{"vixiees_create_deal", map[string]any{"title": "X", "contact_id": "vx_ct_0"}, "contact_id"},
+		{"vixiees_create_task", map[string]any{"title": "X", "deal_id": "vx_deal_0"}, "deal_id"},
 	}
 	for _, c := range cases {
 		body := m.fails(c.tool, c.args)
@@ -218,10 +218,10 @@ func TestVixieesVendorEnvelopeIsToolError(t *testing.T) {
 func TestVixieesUnknownIDIsNotFound(t *testing.T) {
 	m, _ := newVixiees(t, vixieestest.Options{})
 	for tool, args := range map[string]map[string]any{
-		"vixiees_get_recording":          {"id": "rec_0"},
-		"vixiees_update_contact":         {"id": "ct_0", "name": "X"},
-		"vixiees_update_deal":            {"id": "dl_0", "stage": "won"},
-		"vixiees_send_whatsapp_template": {"template_id": "tpl_0", "phone": "+5511987650101"},
+		"vixiees_get_recording":          {"id": "vx_rec_0"},
+		"vixiees_update_contact":         {"id": "vx_ct_0", "name": "X"},
+		"vixiees_update_deal":            {"id": "vx_deal_0", "stage": "won"},
+		"vixiees_send_whatsapp_template": {"template_id": "vx_tpl_0", "phone": "+5511987650101"},
 	} {
 		body := m.fails(tool, args)
 		if body.Kind != vendors.KindNotFound || body.Status != 404 || !strings.Contains(body.Error, "Check the id") {
@@ -232,7 +232,7 @@ func TestVixieesUnknownIDIsNotFound(t *testing.T) {
 
 func TestVixieesIdenticalSendIsNotRepeated(t *testing.T) {
 	m, srv := newVixiees(t, vixieestest.Options{})
-	args := map[string]any{"template_id": "tpl_101", "contact_id": "ct_1003", "variables": []string{"Carla (dup test)"}}
+	args := map[string]any{"template_id": "vx_tpl_101", "contact_id": "vx_ct_1003", "variables": []string{"Carla (dup test)"}}
 	first := ok[vixiees.Message](m, "vixiees_send_whatsapp_template", args)
 	again := ok[struct {
 		Duplicate bool   `json:"duplicate"`
@@ -246,9 +246,9 @@ func TestVixieesIdenticalSendIsNotRepeated(t *testing.T) {
 func TestVixieesRateLimitIsToolError(t *testing.T) {
 	m, _ := newVixiees(t, vixieestest.Options{Licenses: 1, PerMinute: 2})
 	for range 2 {
-		ok[vixiees.Recording](m, "vixiees_get_recording", map[string]any{"id": "rec_801"})
+		ok[vixiees.Recording](m, "vixiees_get_recording", map[string]any{"id": "vx_rec_801"})
 	}
-	body := m.fails("vixiees_get_recording", map[string]any{"id": "rec_801"})
+	body := m.fails("vixiees_get_recording", map[string]any{"id": "vx_rec_801"})
 	if body.Kind != vendors.KindRateLimited || body.Status != 429 || body.RetryAfterSeconds <= 2 || len(body.Fields) != 0 {
 		t.Fatalf("429: %+v", body)
 	}

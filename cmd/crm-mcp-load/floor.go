@@ -119,10 +119,10 @@ func modeFloor(ctx context.Context, cfg config, w io.Writer) error {
 	fmt.Fprintf(w, "## Side by side with the library's floor: %s %s, streamable HTTP, %d sessions, %s measured per run after %s warm-up, %d rounds (floor, then crm-mcp)\n\n",
 		cfg.tool, cfg.args, n, cfg.duration, cfg.warmup, cfg.runs)
 	fmt.Fprintf(w, "tools/call result (JSON): floor %d bytes, crm-mcp %d bytes.\n\n", floorSize, crmSize)
-	fmt.Fprintln(w, "| round | floor calls/s | crm-mcp calls/s | ratio crm-mcp/floor | floor p50 / p99 | crm-mcp p50 / p99 | floor CPU / call | crm-mcp CPU / call | errors / calls (floor, crm-mcp) |")
+	fmt.Fprintln(w, "| round | floor calls/s | crm-mcp calls/s | ratio crm-mcp/floor | floor p50 / p99 | crm-mcp p50 / p99 | server CPU / call, floor / crm-mcp | load command CPU / call, floor / crm-mcp | errors / calls, floor; crm-mcp |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	var fr, cr, ratios []float64
-	var fp50, fp99, cp50, cp99, fcpu, ccpu []time.Duration
+	var fp50, fp99, cp50, cp99, fcpu, ccpu, fown, cown []time.Duration
 	for i := range cfg.runs {
 		f, err := throughputRun(ctx, cfg, floor, "http", n)
 		if err != nil {
@@ -136,18 +136,21 @@ func modeFloor(ctx context.Context, cfg config, w io.Writer) error {
 		fr, cr, ratios = append(fr, f.rate), append(cr, c.rate), append(ratios, ratio)
 		fp50, fp99, cp50, cp99 = append(fp50, f.p50), append(fp99, f.p99), append(cp50, c.p50), append(cp99, c.p99)
 		fcpu, ccpu = append(fcpu, f.cpuPerCall()), append(ccpu, c.cpuPerCall())
-		fmt.Fprintf(w, "| %d | %.0f | %.0f | %.2f× | %s / %s | %s / %s | %s | %s | %d / %d, %d / %d |\n", i+1, f.rate, c.rate, ratio,
-			us(f.p50), us(f.p99), us(c.p50), us(c.p99), us1(f.cpuPerCall()), us1(c.cpuPerCall()), f.errors, f.calls, c.errors, c.calls)
+		fown, cown = append(fown, f.ownCPUPerCall()), append(cown, c.ownCPUPerCall())
+		fmt.Fprintf(w, "| %d | %.0f | %.0f | %.2f× | %s / %s | %s / %s | %s / %s | %s / %s | %d / %d; %d / %d |\n", i+1, f.rate, c.rate, ratio,
+			us(f.p50), us(f.p99), us(c.p50), us(c.p99), us1(f.cpuPerCall()), us1(c.cpuPerCall()),
+			us1(f.ownCPUPerCall()), us1(c.ownCPUPerCall()), f.errors, f.calls, c.errors, c.calls)
 		for _, r := range []tpResult{f, c} {
 			if r.firstErr != "" {
 				fmt.Fprintf(w, "\nfirst error: %s\n\n", r.firstErr)
 			}
 		}
 	}
-	fmt.Fprintf(w, "| **median** | **%.0f** | **%.0f** | **%.2f×** | %s / %s | %s / %s | %s | %s | |\n\n",
+	fmt.Fprintf(w, "| **median** | **%.0f** | **%.0f** | **%.2f×** | %s / %s | %s / %s | %s / %s | %s / %s | |\n\n",
 		median(slices.Clone(fr)), median(slices.Clone(cr)), median(slices.Clone(ratios)),
-		us(median(fp50)), us(median(fp99)), us(median(cp50)), us(median(cp99)), us1(median(fcpu)), us1(median(ccpu)))
-	fmt.Fprintf(w, "Server RSS after: floor %s, crm-mcp %s. CPU / call is the server process's user+system time over the measured part of a run (/proc/<pid>/stat) ÷ its calls.\n\n",
+		us(median(fp50)), us(median(fp99)), us(median(cp50)), us(median(cp99)), us1(median(fcpu)), us1(median(ccpu)),
+		us1(median(fown)), us1(median(cown)))
+	fmt.Fprintf(w, "Server RSS after: floor %s, crm-mcp %s. CPU / call: user+system time of the process (/proc/<pid>/stat, 10 ms ticks) over the measured part of a run ÷ its calls.\n\n",
 		floor.rss(), crm.rss())
 	return nil
 }
@@ -168,6 +171,10 @@ func answerSize(ctx context.Context, cfg config, s *server) (int, error) {
 	return len(raw), nil
 }
 
+// us1 is d in µs to a tenth, or n/a for an unknown (negative) d.
 func us1(d time.Duration) string {
+	if d < 0 {
+		return "n/a"
+	}
 	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
 }

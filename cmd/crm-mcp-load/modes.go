@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -127,14 +128,20 @@ type tpResult struct {
 	errors   int
 	firstErr string
 	cpu      time.Duration // the server's CPU time over the measured calls; < 0 if unknown
+	ownCPU   time.Duration // this command's CPU time over the same span; < 0 if unknown
 }
 
 // cpuPerCall is the server's CPU time per measured call, or -1 if unknown.
-func (r tpResult) cpuPerCall() time.Duration {
-	if r.cpu < 0 || r.calls == 0 {
+func (r tpResult) cpuPerCall() time.Duration { return perCall(r.cpu, r.calls) }
+
+// ownCPUPerCall is the load command's CPU time per measured call.
+func (r tpResult) ownCPUPerCall() time.Duration { return perCall(r.ownCPU, r.calls) }
+
+func perCall(d time.Duration, calls int) time.Duration {
+	if d < 0 || calls == 0 {
 		return -1
 	}
-	return r.cpu / time.Duration(r.calls)
+	return d / time.Duration(calls)
 }
 
 // throughputRun opens n sessions and has each call the tool in a loop.
@@ -201,6 +208,7 @@ func throughputRun(ctx context.Context, cfg config, srv *server, transport strin
 	var budget atomic.Int64
 	budget.Store(int64(cfg.maxCalls))
 	cpu0, cpuErr := procCPU(srv.pid)
+	own0, ownErr := procCPU(os.Getpid())
 	start := time.Now()
 	lat, nerr, firstErr := loop(start.Add(cfg.duration), &budget, true)
 	elapsed := time.Since(start)
@@ -209,13 +217,18 @@ func throughputRun(ctx context.Context, cfg config, srv *server, transport strin
 	if cpuErr != nil || err != nil {
 		cpu = -1
 	}
+	own1, err := procCPU(os.Getpid())
+	own := own1 - own0
+	if ownErr != nil || err != nil {
+		own = -1
+	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
 	return tpResult{rate: float64(len(all)) / elapsed.Seconds(), p50: percentile(all, .5), p99: percentile(all, .99),
-		calls: len(all), errors: nerr, firstErr: firstErr, cpu: cpu}, ctx.Err()
+		calls: len(all), errors: nerr, firstErr: firstErr, cpu: cpu, ownCPU: own}, ctx.Err()
 }
 
 func modeThroughput(ctx context.Context, cfg config, srv *server, w io.Writer) error {

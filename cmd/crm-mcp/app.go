@@ -30,19 +30,33 @@ type app struct {
 	envVendors   map[string]bool         // toolsets enabled for every caller
 	vendorByName map[string]tools.Vendor
 	redactor     *vendors.Redactor // the app's own keys, masked in every output
+	tokens       []staticToken     // MCP_AUTH_TOKENS
+	oauth        *oauth            // nil unless MCP_OAUTH_ISSUER
+	scopeOf      map[string]string // tool name -> the scope it needs
 	perRequest   bool              // callers may bring their own vendor keys
 	close        func()
 }
 
 // build wires the configured vendors (or the emulators) into an MCP server.
 func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, metrics: newMetrics(), emulators: map[string]http.Handler{}, toolsetOf: map[string]string{},
+	a := &app{cfg: cfg, log: log, metrics: newMetrics(), emulators: map[string]http.Handler{}, toolsetOf: map[string]string{}, scopeOf: map[string]string{},
 		envVendors: map[string]bool{}, vendorByName: map[string]tools.Vendor{}, close: func() {}}
 	if err := a.checkExposure(); err != nil {
 		return nil, err
 	}
 	a.redactor = appRedactor(log)
-	a.redactor.Add(cfg.AuthTokens...)
+	a.tokens = parseTokens(cfg.AuthTokens)
+	for _, t := range a.tokens {
+		a.redactor.Add(t.secret)
+	}
+	if cfg.OAuthIssuer != "" && cfg.Transport == "http" {
+		o, err := newOAuth(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		a.oauth = o
+		log.Info("accepting OAuth access tokens", "issuer", o.issuer, "resource", o.resource, "metadata", o.metadataURL())
+	}
 	for _, v := range tools.Vendors() {
 		for _, name := range v.Credentials() {
 			if val, ok := env.Lookup(name); ok {
@@ -123,6 +137,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	exposed := tools.Filter(all, cfg.Toolsets, cfg.ReadOnly)
 	for _, t := range exposed {
 		a.toolsetOf[t.Def.Name] = t.Toolset
+		a.scopeOf[t.Def.Name] = t.Scope
 	}
 	a.mcp = tools.NewServer(tools.ServerOptions{
 		Name: "crm-mcp", Version: version, Tools: exposed, Prompts: prompts.Server(), Logger: log, CallTimeout: cfg.CallTimeout,
@@ -136,14 +151,14 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 
 // checkExposure refuses to serve HTTP beyond loopback with no tokens.
 func (a *app) checkExposure() error {
-	if a.cfg.Transport != "http" || len(a.cfg.AuthTokens) > 0 || isLoopback(hostname(a.cfg.Addr)) {
+	if a.cfg.Transport != "http" || len(a.cfg.AuthTokens) > 0 || a.cfg.OAuthIssuer != "" || isLoopback(hostname(a.cfg.Addr)) {
 		return nil
 	}
 	if a.cfg.InsecureNoAuth {
 		a.log.Warn("INSECURE: serving on a non-loopback address without MCP_AUTH_TOKENS; anyone who can reach it can use every tool and every vendor key", "addr", a.cfg.Addr)
 		return nil
 	}
-	return fmt.Errorf("refusing to listen on %s without MCP_AUTH_TOKENS: anyone who can reach it could message your customers. Set MCP_AUTH_TOKENS (comma-separated bearer tokens), bind to 127.0.0.1, or pass --insecure-no-auth", a.cfg.Addr)
+	return fmt.Errorf("refusing to listen on %s without MCP_AUTH_TOKENS or MCP_OAUTH_ISSUER: anyone who can reach it could message your customers. Set MCP_AUTH_TOKENS (comma-separated bearer tokens) or OAuth (MCP_OAUTH_ISSUER and MCP_PUBLIC_URL), bind to 127.0.0.1, or pass --insecure-no-auth", a.cfg.Addr)
 }
 
 func instructions(vendors []string, sandbox bool) string {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
 )
 
 // The HTTP face holds keys that can message a company's customers, so it
@@ -73,13 +78,16 @@ func (a *app) toolFilter(ctx context.Context, ts []mcp.Tool) []mcp.Tool {
 		if readOnly && (t.Annotations.ReadOnlyHint == nil || !*t.Annotations.ReadOnlyHint) {
 			continue
 		}
+		if !tools.PrincipalFrom(ctx).Allows(a.scopeOf[t.Name]) {
+			continue
+		}
 		out = append(out, t)
 	}
 	return out
 }
 
-// guard wraps every endpoint but /healthz with the host, origin, token and
-// body-size checks.
+// guard wraps every endpoint but /healthz (and the OAuth metadata, open to
+// all) with the host, origin, authentication, scope and body-size checks.
 func (a *app) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
@@ -90,35 +98,144 @@ func (a *app) guard(next http.Handler) http.Handler {
 			http.Error(w, "forbidden: Host "+strconv.Quote(r.Host)+" is not allowed (set MCP_ALLOWED_HOSTS)", http.StatusForbidden)
 			return
 		}
+		if a.oauth != nil && (r.URL.Path == "/.well-known/oauth-protected-resource" || r.URL.Path == a.oauth.metadataPath()) {
+			a.oauth.serveMetadata(w, r)
+			return
+		}
 		if o := r.Header.Get("Origin"); o != "" && !a.originAllowed(o) {
 			http.Error(w, "forbidden: Origin "+strconv.Quote(o)+" is not allowed (set MCP_ALLOWED_ORIGINS)", http.StatusForbidden)
 			return
 		}
-		if len(a.cfg.AuthTokens) > 0 && !a.tokenOK(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="crm-mcp"`)
-			http.Error(w, "unauthorized: send Authorization: Bearer <token> (one of MCP_AUTH_TOKENS)", http.StatusUnauthorized)
+		p, err := a.authenticate(r)
+		if err != nil {
+			a.challenge(w, r, err)
 			return
 		}
-		r = r.WithContext(vendors.WithRedactor(r.Context(), a.requestRedactor(r)))
 		if r.Body != nil && a.cfg.MaxBodyBytes > 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 		}
+		if p != nil {
+			if scope := a.requiredScope(r); !p.Allows(scope) {
+				a.forbidScope(w, scope)
+				return
+			}
+			r = r.WithContext(tools.WithPrincipal(r.Context(), p))
+		}
+		r = r.WithContext(vendors.WithRedactor(r.Context(), a.requestRedactor(r)))
 		next.ServeHTTP(w, r)
 	})
 }
 
-// tokenOK compares against every token in constant time, so neither a
-// match nor its position leaks through timing.
-func (a *app) tokenOK(r *http.Request) bool {
+// errNoToken: authentication is on and the request brought no bearer token.
+var errNoToken = errors.New("no token")
+
+// authenticate finds who makes the request: nil (no authentication is
+// configured), a static token's holder, or an OAuth token's subject. A token
+// is read from the Authorization header only, never from the URL.
+func (a *app) authenticate(r *http.Request) (*tools.Principal, error) {
+	if len(a.tokens) == 0 && a.oauth == nil {
+		return nil, nil
+	}
+	if r.URL.Query().Has("access_token") {
+		return nil, errInvalidToken
+	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
+	if !ok || got == "" {
+		return nil, errNoToken
 	}
-	match := 0
-	for _, t := range a.cfg.AuthTokens {
-		match |= subtle.ConstantTimeCompare([]byte(got), []byte(t))
+	if p := a.staticToken(got); p != nil {
+		return p, nil
 	}
-	return match == 1
+	if a.oauth == nil {
+		return nil, errInvalidToken
+	}
+	return a.oauth.validate(r.Context(), got)
+}
+
+// staticToken compares against every MCP_AUTH_TOKENS entry in constant time,
+// so neither a match nor its position leaks through timing.
+func (a *app) staticToken(got string) *tools.Principal {
+	var found *tools.Principal
+	for i := range a.tokens {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(a.tokens[i].secret)) == 1 {
+			found = &a.tokens[i].principal
+		}
+	}
+	return found
+}
+
+// staticToken is one MCP_AUTH_TOKENS entry: "token" (every scope) or
+// "token:crm:read crm:write" (those scopes).
+type staticToken struct {
+	secret    string
+	principal tools.Principal
+}
+
+func parseTokens(entries []string) []staticToken {
+	out := make([]staticToken, 0, len(entries))
+	for _, e := range entries {
+		secret, scopes, hasScopes := strings.Cut(e, ":")
+		t := staticToken{secret: secret, principal: tools.Principal{Kind: "token", Subject: "token-" + ratelimit.Fingerprint(secret)}}
+		if hasScopes {
+			t.principal.Scopes = strings.Fields(scopes)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// challenge answers 401 with what a client needs to get a token: the
+// resource metadata (OAuth) and the scope to ask for. Nothing says why a
+// token was refused.
+func (a *app) challenge(w http.ResponseWriter, _ *http.Request, err error) {
+	a.metrics.auth.WithLabelValues("unauthorized").Inc()
+	v := `Bearer realm="crm-mcp"`
+	if a.oauth != nil {
+		v = `Bearer resource_metadata="` + a.oauth.metadataURL() + `", scope="` + a.oauth.scopeName(tools.ScopeRead) + `"`
+	}
+	if !errors.Is(err, errNoToken) {
+		v += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	http.Error(w, "unauthorized: send Authorization: Bearer <token>", http.StatusUnauthorized)
+}
+
+// forbidScope answers 403 with the scope to step up to.
+func (a *app) forbidScope(w http.ResponseWriter, scope string) {
+	a.metrics.auth.WithLabelValues("insufficient_scope").Inc()
+	name := scope
+	if a.oauth != nil {
+		name = a.oauth.scopeName(scope)
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+name+`"`)
+	if a.oauth != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+name+`", resource_metadata="`+a.oauth.metadataURL()+`"`)
+	}
+	http.Error(w, "forbidden: this call needs the "+name+" scope", http.StatusForbidden)
+}
+
+// requiredScope is the scope a request's JSON-RPC call needs: a tool's own
+// for tools/call, "" for everything else (listing is filtered instead). The
+// body, already bounded, is read and put back.
+func (a *app) requiredScope(r *http.Request) string {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return ""
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return ""
+	}
+	var msg struct {
+		Method string `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &msg) != nil || msg.Method != "tools/call" {
+		return ""
+	}
+	return a.scopeOf[msg.Params.Name]
 }
 
 // hostAllowed: loopback names always; with MCP_ALLOWED_HOSTS, those too;

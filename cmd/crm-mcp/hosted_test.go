@@ -194,8 +194,8 @@ func TestSecretsNeverInOutput(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"tool call"`) || !strings.Contains(logs.String(), `"attempts":1`) {
 		t.Fatalf("expected one JSON line per tool call with attempts:\n%s", logs.String())
 	}
-	if !strings.Contains(string(metrics), `crm_mcp_tool_calls_total{outcome="ok",tool="vivre_get_contact"} 1`) ||
-		!strings.Contains(string(metrics), `crm_mcp_tool_calls_total{outcome="unauthorized",tool="vivre_get_contact"} 1`) ||
+	if !strings.Contains(string(metrics), `crm_mcp_tool_calls_total{auth="none",outcome="ok",tool="vivre_get_contact"} 1`) ||
+		!strings.Contains(string(metrics), `crm_mcp_tool_calls_total{auth="none",outcome="unauthorized",tool="vivre_get_contact"} 1`) ||
 		!strings.Contains(string(metrics), `crm_mcp_vendor_requests_total{status="200",vendor="vivre"}`) {
 		t.Fatalf("metrics lack tool-call series:\n%s", metrics)
 	}

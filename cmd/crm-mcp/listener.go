@@ -13,8 +13,10 @@ import (
 )
 
 // maxHeaderBytes bounds a request's headers: bearer tokens, vendor keys and
-// OAuth JWTs fit many times over; net/http's default (1 MB) is absurd.
-const maxHeaderBytes = 64 << 10
+// OAuth JWTs fit many times over; net/http's default (1 MB) is absurd. It
+// is above the 8 KB a token may have, so an oversized token still gets the
+// OAuth answer (401 invalid_token) rather than a bare 431.
+const maxHeaderBytes = 128 << 10
 
 // checkLimits refuses limits that would switch a defence off.
 func (c Config) checkLimits() error {

@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +59,15 @@ type Config struct {
 	ClientCredentials bool          `env:"CRM_MCP_CLIENT_CREDENTIALS"`
 	MaxBodyBytes      int64         `env:"CRM_MCP_MAX_BODY_BYTES, default=1048576"`
 	ShutdownGrace     time.Duration `env:"CRM_MCP_SHUTDOWN_GRACE, default=25s"`
+
+	// OAuth 2.1 resource server (oauth.go): tokens from the team's own
+	// authorization server, for this server's public URL.
+	OAuthIssuer      string `env:"MCP_OAUTH_ISSUER"`
+	PublicURL        string `env:"MCP_PUBLIC_URL"`
+	OAuthAudience    string `env:"MCP_OAUTH_AUDIENCE"`
+	OAuthScopePrefix string `env:"MCP_OAUTH_SCOPE_PREFIX"`
+	OAuthTenantClaim string `env:"MCP_OAUTH_TENANT_CLAIM"`
+
 	// SandboxUnlimited lifts the emulated vendors' limits (load tests only).
 	SandboxUnlimited bool `env:"CRM_MCP_SANDBOX_UNLIMITED"`
 
@@ -203,6 +214,22 @@ func (c *Config) check() []string {
 	}
 	if c.MaxBodyBytes < 1 {
 		bad("CRM_MCP_MAX_BODY_BYTES", "%d bytes admits no request; use at least 1 (default 1048576)", c.MaxBodyBytes)
+	}
+	if c.OAuthIssuer != "" || c.PublicURL != "" {
+		for env, v := range map[string]string{"MCP_OAUTH_ISSUER": c.OAuthIssuer, "MCP_PUBLIC_URL": c.PublicURL} {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				bad(env, "%s is not an absolute https URL; OAuth needs both MCP_OAUTH_ISSUER and MCP_PUBLIC_URL (e.g. https://crm.example.com/mcp)", tools.QuoteValue(v))
+			}
+		}
+	}
+	for _, t := range c.AuthTokens {
+		if _, scopes, _ := strings.Cut(t, ":"); scopes != "" {
+			for _, s := range strings.Fields(scopes) {
+				if !slices.Contains(tools.Scopes, s) {
+					bad("MCP_AUTH_TOKENS", "a token lists scope %s; use crm:read, crm:write and crm:send, space-separated after the token and a colon", tools.QuoteValue(s))
+				}
+			}
+		}
 	}
 	return problems
 }

@@ -21,13 +21,14 @@ type metrics struct {
 	vendorReqs   *prometheus.CounterVec
 	limiterWait  *prometheus.HistogramVec
 	dupesBlocked *prometheus.CounterVec
+	auth         *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_mcp_tool_calls_total",
-			Help: "Tool calls by tool and outcome (ok or the error kind)."}, []string{"tool", "outcome"}),
+			Help: "Tool calls by tool, outcome (ok or the error kind) and how the caller authenticated (none, token, oauth)."}, []string{"tool", "outcome", "auth"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crm_mcp_tool_call_duration_seconds",
 			Help: "Tool call latency, request in to result out.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14)}, []string{"tool"}),
 		vendorReqs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_mcp_vendor_requests_total",
@@ -37,13 +38,15 @@ func newMetrics() *metrics {
 		dupesBlocked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_mcp_duplicate_sends_blocked_total",
 			Help: "Sends answered from the duplicate-send guard instead of reaching the vendor."}, []string{"tool"}),
 	}
-	m.reg.MustRegister(m.calls, m.latency, m.vendorReqs, m.limiterWait, m.dupesBlocked,
+	m.auth = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_mcp_auth_refusals_total",
+		Help: "HTTP requests refused by authentication (unauthorized) or scope (insufficient_scope)."}, []string{"reason"})
+	m.reg.MustRegister(m.auth, m.calls, m.latency, m.vendorReqs, m.limiterWait, m.dupesBlocked,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 func (m *metrics) observeCall(c tools.CallInfo) {
-	m.calls.WithLabelValues(c.Tool, c.Outcome).Inc()
+	m.calls.WithLabelValues(c.Tool, c.Outcome, c.Auth).Inc()
 	m.latency.WithLabelValues(c.Tool).Observe(c.Duration.Seconds())
 	if c.LimiterWait > 0 {
 		m.limiterWait.WithLabelValues(c.Vendor).Observe(c.LimiterWait.Seconds())

@@ -19,7 +19,9 @@
 //     "source"), so sending it twice ends the same as once;
 //   - name, email and phone may be absent or null on a contact; metadata
 //     values are usually strings but are kept as any JSON value;
-//   - conversations are listed most recent first.
+//   - conversations are listed most recent first;
+//   - ids are opaque strings; the emulator keeps the doc's shape
+//     (contact_123abc, chatbot_456def, conv_789ghi).
 package nexvio
 
 import (

@@ -48,8 +48,8 @@ func TestClientMethods(t *testing.T) {
 		t.Fatalf("search = %+v, %v", found, err)
 	}
 
-	got, err := c.GetContact(ctx, "contact_1004")
-	if err != nil || got.ID != "contact_1004" || len(got.Conversations) != 4 || got.Phone == "" {
+	got, err := c.GetContact(ctx, "contact_126abc")
+	if err != nil || got.ID != "contact_126abc" || len(got.Conversations) != 4 || got.Phone == "" {
 		t.Fatalf("GetContact = %+v, %v", got, err)
 	}
 
@@ -65,8 +65,8 @@ func TestClientMethods(t *testing.T) {
 		t.Fatalf("UpdateContact = %+v, %v (metadata must merge)", up, err)
 	}
 
-	convs, err := c.ListConversations(ctx, "contact_1004", vendors.PageRequest{Limit: 2})
-	if err != nil || len(convs.Items) != 2 || convs.Total != 4 || convs.Items[0].ContactID != "contact_1004" || convs.Next == "" {
+	convs, err := c.ListConversations(ctx, "contact_126abc", vendors.PageRequest{Limit: 2})
+	if err != nil || len(convs.Items) != 2 || convs.Total != 4 || convs.Items[0].ContactID != "contact_126abc" || convs.Next == "" {
 		t.Fatalf("ListConversations = %+v, %v", convs, err)
 	}
 
@@ -79,22 +79,22 @@ func TestClientMethods(t *testing.T) {
 func TestDeletedContactIsNotFound(t *testing.T) {
 	c, _ := setup(t, nexviotest.Options{}, vendors.Options{})
 	ctx := context.Background()
-	if _, err := c.DeleteContact(ctx, "contact_1001"); err != nil {
+	if _, err := c.DeleteContact(ctx, "contact_123abc"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.GetContact(ctx, "contact_1001")
+	_, err := c.GetContact(ctx, "contact_123abc")
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 || e.Code != "not_found" {
 		t.Fatalf("get after delete: %+v", e)
 	}
-	_, err = c.UpdateContact(ctx, "contact_1001", nexvio.ContactUpdate{Name: "X"})
+	_, err = c.UpdateContact(ctx, "contact_123abc", nexvio.ContactUpdate{Name: "X"})
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("update after delete: %+v", e)
 	}
-	_, err = c.DeleteContact(ctx, "contact_1001")
+	_, err = c.DeleteContact(ctx, "contact_123abc")
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("delete after delete: %+v", e)
 	}
-	_, err = c.ListConversations(ctx, "contact_1001", vendors.PageRequest{})
+	_, err = c.ListConversations(ctx, "contact_123abc", vendors.PageRequest{})
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("conversations after delete: %+v", e)
 	}
@@ -104,7 +104,7 @@ func TestBadKeyIsAuthError(t *testing.T) {
 	srv := nexviotest.NewServer(nexviotest.Options{})
 	defer srv.Close()
 	c := nexvio.New(nexvio.Config{APIKey: "nx_live_wrong", BaseURL: srv.URL}, vendors.Options{})
-	_, err := c.GetContact(context.Background(), "contact_1001")
+	_, err := c.GetContact(context.Background(), "contact_123abc")
 	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindAuth || e.Status != 401 || e.Code != "unauthorized" || e.Message != "Invalid API key" || e.Attempts != 1 {
 		t.Fatalf("bad key: %+v", e)
@@ -129,11 +129,11 @@ func TestValidationErrorNamesSnakeCaseFields(t *testing.T) {
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["sort_by"] == "" {
 		t.Fatalf("sortBy: %+v", e)
 	}
-	_, err = c.ListConversations(ctx, "contact_1001", vendors.PageRequest{Limit: 101})
+	_, err = c.ListConversations(ctx, "contact_123abc", vendors.PageRequest{Limit: 101})
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["limit"] == "" {
 		t.Fatalf("conversations limit 101: %+v", e)
 	}
-	_, err = c.UpdateContact(ctx, "contact_1001", nexvio.ContactUpdate{Phone: "12"})
+	_, err = c.UpdateContact(ctx, "contact_123abc", nexvio.ContactUpdate{Phone: "12"})
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["phone"] == "" {
 		t.Fatalf("update phone: %+v", e)
 	}
@@ -141,7 +141,7 @@ func TestValidationErrorNamesSnakeCaseFields(t *testing.T) {
 
 func TestUnknownIDIsNotFound(t *testing.T) {
 	c, _ := setup(t, nexviotest.Options{}, vendors.Options{})
-	_, err := c.GetContact(context.Background(), "contact_0")
+	_, err := c.GetContact(context.Background(), "contact_000zzz")
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 || e.Message != "Contact not found" {
 		t.Fatalf("unknown id: %+v", e)
 	}
@@ -158,7 +158,7 @@ func TestRetrySmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv.Inject(emulator.Fault{Method: http.MethodGet, Status: 503}) // answered before the limit counts it
-	if _, err := c.GetContact(ctx, "contact_1001"); err != nil {
+	if _, err := c.GetContact(ctx, "contact_123abc"); err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.Hits("GET /contacts/{id}"); n != 2 {
@@ -166,14 +166,14 @@ func TestRetrySmoke(t *testing.T) {
 	}
 	// The vendor acted, then failed to say so: the resend ends the same.
 	srv.Inject(emulator.Fault{Method: http.MethodPatch, Status: 503, AfterHandling: true})
-	got, err := c.UpdateContact(ctx, "contact_1001", nexvio.ContactUpdate{Name: "John Q. Doe"})
+	got, err := c.UpdateContact(ctx, "contact_123abc", nexvio.ContactUpdate{Name: "John Q. Doe"})
 	if err != nil || got.Name != "John Q. Doe" {
 		t.Fatalf("PATCH through a 503: %+v, %v", got, err)
 	}
 	if n := srv.Hits("PATCH /contacts/{id}"); n != 2 {
 		t.Fatalf("PATCH hits = %d, want 2", n)
 	}
-	_, err = c.GetContact(ctx, "contact_1001")
+	_, err = c.GetContact(ctx, "contact_123abc")
 	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.Status != 429 || e.Code != "rate_limited" || e.RetryAfter <= 0 || e.Attempts != 1 || !e.Retryable() {
 		t.Fatalf("429: %+v", e)
@@ -210,7 +210,7 @@ func TestPagingSeesEveryRecordOnce(t *testing.T) {
 	convs := map[string]bool{}
 	req = vendors.PageRequest{Limit: 1}
 	for {
-		page, err := c.ListConversations(ctx, "contact_1004", req)
+		page, err := c.ListConversations(ctx, "contact_126abc", req)
 		if err != nil || len(page.Items) != 1 || convs[page.Items[0].ID] {
 			t.Fatalf("conversations after %d: %+v, %v", len(convs), page, err)
 		}
@@ -220,7 +220,7 @@ func TestPagingSeesEveryRecordOnce(t *testing.T) {
 		}
 		req.Cursor = page.Next
 	}
-	if n := srv.ConversationCount("contact_1004"); len(convs) != n || n < 2 {
+	if n := srv.ConversationCount("contact_126abc"); len(convs) != n || n < 2 {
 		t.Fatalf("saw %d of %d conversations", len(convs), n)
 	}
 	hits := srv.TotalHits()
@@ -228,7 +228,7 @@ func TestPagingSeesEveryRecordOnce(t *testing.T) {
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["cursor"] == "" || srv.TotalHits() != hits {
 		t.Fatalf("made-up cursor: %+v, %d requests sent", e, srv.TotalHits()-hits)
 	}
-	_, err = c.ListConversations(ctx, "contact_1004", vendors.PageRequest{Cursor: "made-up"})
+	_, err = c.ListConversations(ctx, "contact_126abc", vendors.PageRequest{Cursor: "made-up"})
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindInvalid || e.Fields["cursor"] == "" || srv.TotalHits() != hits {
 		t.Fatalf("made-up conversations cursor: %+v, %d requests sent", e, srv.TotalHits()-hits)
 	}

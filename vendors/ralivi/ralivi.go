@@ -24,7 +24,10 @@
 //   - timestamps are ISO-8601 strings and dueDate may be a bare date, so all
 //     are passed through as strings: one odd value cannot fail a whole page;
 //   - amount and probability are plain numbers (no currency is given;
-//     probability is a percentage, 0-100).
+//     probability is a percentage, 0-100);
+//   - ids are opaque strings; the doc's example contact is "abc123", and the
+//     emulator keeps that shape (three letters naming the collection, three
+//     digits: abc101, opp201, tsk301, log401, org001).
 package ralivi
 
 import (

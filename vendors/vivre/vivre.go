@@ -10,6 +10,11 @@
 //   - deal stages are those of contacts plus "lost"
 //     (new | qualified | proposal | won | lost);
 //   - unknown ids answer 404.
+//
+// Ids are opaque strings in the doc's shape: cnt_8821 for contacts, dl_4420
+// for deals (activities: act_<n>, as the emulator has them). The API can
+// neither list nor read deals, so a deal id comes from CreateDeal (or from
+// Vivre's deal webhooks and its app); the emulator seeds the doc's dl_4420.
 package vivre
 
 import (

@@ -39,7 +39,10 @@
 //   - JSON is snake_case; deal value is an integer in the smallest currency
 //     unit; deal stages are new | qualified | proposal | negotiation | won | lost;
 //   - unknown ids answer 404, an unknown template too; sending a template
-//     with the wrong number of variables is 422 naming "variables".
+//     with the wrong number of variables is 422 naming "variables";
+//   - ids are opaque strings; the doc shows none, and the emulator's are
+//     vx_<kind>_<n> (vx_ct_1001, vx_deal_5001, vx_rec_801, vx_tpl_101), a
+//     shape no other vendor's sandbox has.
 package vixiees
 
 import (

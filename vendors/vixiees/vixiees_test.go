@@ -231,7 +231,7 @@ func TestBadKeyIsAuthError(t *testing.T) {
 	srv := vixieestest.NewServer(vixieestest.Options{})
 	defer srv.Close()
 	c := vixiees.New(vixiees.Config{APIKey: "vx_live_wrong", BaseURL: srv.URL}, vendors.Options{})
-	_, err := c.GetRecording(context.Background(), "rec_801")
+	_, err := c.GetRecording(context.Background(), "vx_rec_801")
 	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindAuth || e.Status != 401 || e.Attempts != 1 || e.Message == "" {
 		t.Fatalf("bad key: %+v", e)
@@ -259,15 +259,15 @@ func TestValidationEnvelopeNamesOurField(t *testing.T) {
 			return err
 		}, "limit"},
 		{"unknown contact", func() error {
-			_, err := c.CreateDeal(ctx, vixiees.DealFields{Title: "X", ContactID: "ct_0"})
+			_, err := c.CreateDeal(ctx, vixiees.DealFields{Title: "X", ContactID: "vx_ct_0"})
 			return err
 		}, "contact_id"},
 		{"wrong variable count", func() error {
-			_, err := c.SendTemplate(ctx, "tpl_102", vixiees.SendMessage{Phone: "+5511987650101", Variables: []string{"Ana"}})
+			_, err := c.SendTemplate(ctx, "vx_tpl_102", vixiees.SendMessage{Phone: "+5511987650101", Variables: []string{"Ana"}})
 			return err
 		}, "variables"},
 		{"no recipient", func() error {
-			_, err := c.SendTemplate(ctx, "tpl_101", vixiees.SendMessage{Variables: []string{"Ana"}})
+			_, err := c.SendTemplate(ctx, "vx_tpl_101", vixiees.SendMessage{Variables: []string{"Ana"}})
 			return err
 		}, "phone"},
 	}
@@ -293,15 +293,15 @@ func TestVendorQueryNamesBecomeArguments(t *testing.T) {
 func TestUnknownIDsAreNotFound(t *testing.T) {
 	c, _ := setup(t, vixieestest.Options{}, vendors.Options{})
 	ctx := context.Background()
-	_, err := c.GetRecording(ctx, "rec_0")
+	_, err := c.GetRecording(ctx, "vx_rec_0")
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound || e.Status != 404 {
 		t.Fatalf("recording: %+v", e)
 	}
-	_, err = c.UpdateDeal(ctx, "dl_0", vixiees.DealFields{Stage: "won"})
+	_, err = c.UpdateDeal(ctx, "vx_deal_0", vixiees.DealFields{Stage: "won"})
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("deal: %+v", e)
 	}
-	_, err = c.SendTemplate(ctx, "tpl_0", vixiees.SendMessage{Phone: "+5511987650101"})
+	_, err = c.SendTemplate(ctx, "vx_tpl_0", vixiees.SendMessage{Phone: "+5511987650101"})
 	if e := emulator.VendorError(t, err); e.Kind != vendors.KindNotFound {
 		t.Fatalf("template: %+v", e)
 	}
@@ -312,7 +312,7 @@ func TestUnknownIDsAreNotFound(t *testing.T) {
 func hammer(t *testing.T, c *vixiees.Client, max int) (int, *vendors.Error) {
 	t.Helper()
 	for i := range max {
-		if _, err := c.GetRecording(context.Background(), "rec_801"); err != nil {
+		if _, err := c.GetRecording(context.Background(), "vx_rec_801"); err != nil {
 			return i, emulator.VendorError(t, err)
 		}
 	}
@@ -362,7 +362,7 @@ func TestEmulatorScalesWithLicences(t *testing.T) {
 	}
 	c, _ = setup(t, vixieestest.Options{Licenses: -1}, vendors.Options{})
 	for range 60 {
-		if _, err := c.GetRecording(context.Background(), "rec_801"); err != nil {
+		if _, err := c.GetRecording(context.Background(), "vx_rec_801"); err != nil {
 			t.Fatalf("unlimited emulator: %v", err)
 		}
 	}
@@ -375,14 +375,14 @@ func TestEmulatorScalesWithLicences(t *testing.T) {
 func TestVendorFailuresEndToEnd(t *testing.T) {
 	c, srv := setup(t, vixieestest.Options{}, vendors.Options{})
 	srv.Inject(emulator.Fault{Status: 503})
-	rec, err := c.GetRecording(context.Background(), "rec_801")
-	if err != nil || rec.ID != "rec_801" || srv.Hits("GET /recordings/{id}") != 2 {
+	rec, err := c.GetRecording(context.Background(), "vx_rec_801")
+	if err != nil || rec.ID != "vx_rec_801" || srv.Hits("GET /recordings/{id}") != 2 {
 		t.Fatalf("GET through a 503: %+v, %v, %d hits", rec, err, srv.Hits("GET /recordings/{id}"))
 	}
 
 	once := vixiees.New(vixiees.Config{APIKey: vixieestest.APIKey, Licenses: 1, BaseURL: srv.URL}, vendors.Options{Retry: vendors.Retry{Attempts: 1}})
 	srv.Inject(emulator.Fault{Status: 429, RetryAfter: 7, Body: `{"error":"Too many requests: a usage limit was exceeded","details":{"limits":"25/min","retry_after_seconds":"7","docs":"` + vixieestest.DocsURL + `"}}`})
-	_, err = once.GetRecording(context.Background(), "rec_801")
+	_, err = once.GetRecording(context.Background(), "vx_rec_801")
 	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.Status != 429 || e.RetryAfter != 7*time.Second || e.Fields != nil || !strings.Contains(e.Message, "Too many requests") {
 		t.Fatalf("429: %+v", e)
@@ -396,11 +396,11 @@ func TestClientWindowsHoldBackBeforeTheVendor(t *testing.T) {
 	c := vixiees.New(vixiees.Config{APIKey: vixieestest.APIKey, LimitPerHour: 3, BaseURL: srv.URL},
 		vendors.Options{Limiter: ratelimit.NewMemory(), Retry: vendors.Retry{MaxWait: 100 * time.Millisecond}})
 	for range 3 {
-		if _, err := c.GetRecording(context.Background(), "rec_801"); err != nil {
+		if _, err := c.GetRecording(context.Background(), "vx_rec_801"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := c.GetRecording(context.Background(), "rec_801")
+	_, err := c.GetRecording(context.Background(), "vx_rec_801")
 	e := emulator.VendorError(t, err)
 	if e.Kind != vendors.KindRateLimited || e.RetryAfter < 50*time.Minute || srv.TotalHits() != 3 {
 		t.Fatalf("4th call in the hour: %+v, %d hits", e, srv.TotalHits())

@@ -8,8 +8,15 @@
 // with max 500 contacts or 100 conversations per page, sortBy/sortOrder,
 // 100 requests per minute per key) and what vendors/nexvio's doc comment
 // assumes where the doc is silent (statuses, 429 + Retry-After, 404 after
-// delete, metadata merge on PATCH). Seed data: 3 chatbots, 36 contacts,
-// 1 to 4 conversations each.
+// delete, metadata merge on PATCH).
+//
+// Ids keep the doc's shape, a kind and three digits then three letters
+// (contact_123abc, chatbot_456def, conv_789ghi); no other vendor's sandbox
+// uses these prefixes. Seed data: 3 chatbots (the doc's chatbot_456def
+// first), 36 contacts contact_123abc to contact_158abc (contact_123abc is
+// the doc's John Doe, with its phone +15551234567) and 1 to 4
+// conversations each, conv_789ghi (the doc's) onwards. Created contacts
+// start at contact_321cba, the id the doc's create example returns.
 package nexviotest
 
 import (
@@ -31,7 +38,22 @@ import (
 const APIKey = "nx_test_00000000000000000000"
 
 // Chatbots are the seeded chatbot ids; contacts may only be created on these.
-var Chatbots = []string{"chatbot_456def", "chatbot_812aa0", "chatbot_93c7e4"}
+var Chatbots = []string{"chatbot_456def", "chatbot_812ace", "chatbot_937bed"}
+
+// docID is an id in the doc's shape: prefix, n's last three digits, then
+// n/1000 as three letters (base 26), so that docID("contact_", 28123) is
+// contact_123abc. Series of fewer than 1000 never repeat.
+func docID(prefix string, n int) string {
+	k := n / 1000
+	return fmt.Sprintf("%s%03d%c%c%c", prefix, n%1000, 'a'+k/676%26, 'a'+k/26%26, 'a'+k%26)
+}
+
+// The id series: n for docID.
+const (
+	seedContactN   = 28123   // contact_123abc, the doc's John Doe
+	seedConvN      = 4246789 // conv_789ghi, the doc's conversation
+	createdContact = 1378321 // contact_321cba, the doc's created Jane Smith
+)
 
 // Options configure an emulator.
 type Options struct {
@@ -44,9 +66,9 @@ type Options struct {
 type Emulator struct {
 	*emulator.Kit
 	opts Options
-	ids  emulator.IDs
 
 	mu       sync.Mutex
+	created  int                        // contacts created so far
 	contacts []*contact                 // oldest first
 	convs    map[string][]*conversation // by contact id, oldest first
 }
@@ -315,10 +337,12 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := emulator.Now()
-	c := &contact{ID: e.ids.Next("contact_", 2000), ChatbotID: *in.ChatbotID, Name: deref(in.Name),
+	c := &contact{ChatbotID: *in.ChatbotID, Name: deref(in.Name),
 		Email: deref(in.Email), Phone: deref(in.Phone), Metadata: map[string]any{}, CreatedAt: now, UpdatedAt: now}
 	maps.Copy(c.Metadata, in.Metadata)
 	e.mu.Lock()
+	c.ID = docID("contact_", createdContact+e.created)
+	e.created++
 	e.contacts = append(e.contacts, c)
 	e.mu.Unlock()
 	success(w, http.StatusCreated, map[string]any{"contact": c})
@@ -418,6 +442,24 @@ func (e *Emulator) ConversationCount(contactID string) int {
 	return len(e.convs[contactID])
 }
 
+// IDs is the id of every record held: chatbots, contacts and
+// conversations (for tests, e.g. the guard that every id in a tool
+// description exists).
+func (e *Emulator) IDs() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := slices.Clone(Chatbots)
+	for _, c := range e.contacts {
+		out = append(out, c.ID)
+	}
+	for _, cs := range e.convs {
+		for _, v := range cs {
+			out = append(out, v.ID)
+		}
+	}
+	return out
+}
+
 func (e *Emulator) seed() {
 	people := []struct{ name, company, role string }{
 		{"John Doe", "Acme Inc", "Manager"}, {"Aisha Patel", "Brightline Dental", "Owner"}, {"Marco Rossi", "Rossi Ristorante", "Chef"},
@@ -447,9 +489,13 @@ func (e *Emulator) seed() {
 		first := strings.ToLower(strings.Fields(p.name)[0])
 		domain := strings.ToLower(strings.ReplaceAll(p.company, " ", "")) + ".example"
 		created := base.Add(time.Duration(i) * 19 * time.Hour)
+		phone := fmt.Sprintf("%s%04d", prefixes[i%len(prefixes)], 1000+i*37)
+		if i == 0 { // the doc's John Doe
+			phone = "+15551234567"
+		}
 		c := &contact{
-			ID: fmt.Sprintf("contact_%d", 1001+i), ChatbotID: Chatbots[i%len(Chatbots)], Name: p.name,
-			Email: first + "@" + domain, Phone: fmt.Sprintf("%s%04d", prefixes[i%len(prefixes)], 1000+i*37),
+			ID: docID("contact_", seedContactN+i), ChatbotID: Chatbots[i%len(Chatbots)], Name: p.name,
+			Email: first + "@" + domain, Phone: phone,
 			Metadata:  map[string]any{"company": p.company, "role": p.role, "source": sources[i%len(sources)]},
 			CreatedAt: created, UpdatedAt: created,
 		}
@@ -458,7 +504,7 @@ func (e *Emulator) seed() {
 			n++
 			start := created.Add(-3*time.Minute + time.Duration(k)*50*time.Hour)
 			e.convs[c.ID] = append(e.convs[c.ID], &conversation{
-				ID: fmt.Sprintf("conv_%d", 5000+n), ChatbotID: c.ChatbotID, ContactID: c.ID, StartedAt: start,
+				ID: docID("conv_", seedConvN+n-1), ChatbotID: c.ChatbotID, ContactID: c.ID, StartedAt: start,
 				LastMessageAt: start.Add(time.Duration(2+k) * time.Minute), MessageCount: 4 + (i+k)%9,
 				Summary: topics[(i+k)%len(topics)],
 			})

@@ -12,10 +12,16 @@
 // flow_id of a trigger) fail Laravel's "exists" rule: 422 naming the field.
 // Ids a lookup or update targets answer 404.
 //
+// Ids are the doc's UUIDs (deterministic v4-shaped ones, for every kind of
+// record); no other vendor's sandbox uses UUIDs.
+//
 // Seed data: 30 contacts (a third wrote within the last 24 hours, a third
-// earlier, a third never: times are relative to the emulator's start), 6
-// templates (5 approved, some in two languages), 6 tags, 3 sequences, 3 flows
-// and recent events in every feed.
+// earlier, a third never: times are relative to the emulator's start; Noah
+// Brown has the doc's example phone, +14155550123, and wrote recently, so
+// both the template and the text sends work on it), 8 templates (7
+// approved, some in two languages: order_confirmation in en and es), 6
+// tags (among them lead and vip), 3 sequences, 3 flows and recent events in
+// every feed.
 package qyvotest
 
 import (
@@ -911,6 +917,39 @@ func (e *Emulator) getAutomation(a automation) http.HandlerFunc {
 		}
 		emulator.JSON(w, 200, map[string]any{"data": rec})
 	}
+}
+
+// IDs is the id of every record held: the user and tenant, contacts, tags,
+// templates, sequences, flows, feed events and the messages they name (for
+// tests, e.g. the guard that every id in a tool description exists).
+func (e *Emulator) IDs() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := []string{uuidFor("user", 1), uuidFor("tenant", 1)}
+	for _, c := range e.contacts {
+		out = append(out, c.ID)
+	}
+	for _, t := range e.tags {
+		out = append(out, t.ID)
+	}
+	for _, t := range e.templates {
+		out = append(out, t.ID)
+	}
+	for _, s := range e.sequences {
+		out = append(out, s.ID)
+	}
+	for _, f := range e.flows {
+		out = append(out, f.ID)
+	}
+	for _, feed := range e.feeds {
+		for _, ev := range feed {
+			out = append(out, ev.ID)
+			if ev.MessageID != "" {
+				out = append(out, ev.MessageID)
+			}
+		}
+	}
+	return out
 }
 
 // Sent is how many messages were actually sent (template and text).

@@ -17,7 +17,7 @@ func (e *Emulator) seed() {
 		{"Ananya Iyer", "Kaveri Textiles", "+919820012308"}, {"Mateus Costa", "Costa Móveis", "+5521987650109"},
 		{"Amelia Wright", "Wright Dental", "+447700900110"}, {"Daniel Kim", "Seoul Bites", "+14155550111"},
 		{"Fatima Khan", "Crescent Travels", "+971501230112"}, {"Vikram Mehta", "Mehta Logistics", "+919820012313"},
-		{"Lucía Fernández", "Fernández Moda", "+34612340114"}, {"Noah Brown", "Brown Roofing", "+14155550115"},
+		{"Lucía Fernández", "Fernández Moda", "+34612340114"}, {"Noah Brown", "Brown Roofing", "+14155550123"},
 		{"Isabela Rocha", "Rocha Doces", "+5511987650116"}, {"Harry Evans", "Evans Print", "+447700900117"},
 		{"Meera Pillai", "Lotus Health", "+919820012318"}, {"Chloe Martin", "Martin Pâtisserie", "+33612340119"},
 		{"Yusuf Demir", "Bosphorus Tiles", "+905321230120"}, {"Zara Ahmed", "Oasis Water", "+971501230121"},

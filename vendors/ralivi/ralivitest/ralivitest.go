@@ -11,9 +11,15 @@
 // and no request limit unless Options sets one (then 429 + Retry-After).
 // Its cursors are base64 of the last id returned, opaque to callers.
 //
-// Seed data: one organization, 36 contacts, 20 deals across the five
-// standard stages and one custom stage (CustomStage), 24 tasks and 30
-// activities linked to deals and contacts.
+// Ids keep the doc's shape, three lower-case letters and three digits with
+// no separator (its example contact is "abc123"); the letters name the
+// collection, and no other vendor's sandbox uses them: abc contacts, opp
+// deals (opportunities), tsk tasks, log activities, org the organization.
+//
+// Seed data: the organization org001, 36 contacts abc101 to abc136 (the
+// doc's abc123 among them), 20 deals opp201 to opp220 across the five
+// standard stages and one custom stage (CustomStage), 24 tasks tsk301 to
+// tsk324 and 30 activities log401 to log430 linked to deals and contacts.
 package ralivitest
 
 import (
@@ -274,10 +280,30 @@ func ptr[T any](v T) *T { return &v }
 // at formats t the way Ralivi does: ISO-8601 with milliseconds, UTC.
 func at(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
+// IDs is the id of every record held: the organization, contacts, deals,
+// tasks and activities (for tests, e.g. the guard that every id in a tool
+// description exists).
+func (e *Emulator) IDs() []string {
+	out := []string{e.org.ID}
+	for _, c := range e.contacts {
+		out = append(out, c.ID)
+	}
+	for _, d := range e.deals {
+		out = append(out, d.ID)
+	}
+	for _, t := range e.tasks {
+		out = append(out, t.ID)
+	}
+	for _, a := range e.activities {
+		out = append(out, a.ID)
+	}
+	return out
+}
+
 // seed fills the organization and, when full, the records, oldest first
 // in creation and then reversed: lists serve newest first.
 func (e *Emulator) seed(full bool) {
-	e.org = organization{ID: "org_7Hq2Lm", Name: "Northstar Outfitters", Website: ptr("https://northstar.example"),
+	e.org = organization{ID: "org001", Name: "Northstar Outfitters", Website: ptr("https://northstar.example"),
 		Industry: ptr("Outdoor retail"), CreatedAt: "2025-03-04T09:30:00.000Z"}
 	if !full {
 		return
@@ -305,7 +331,7 @@ func (e *Emulator) seed(full bool) {
 		first := strings.ToLower(strings.NewReplacer("á", "a", "ü", "u").Replace(strings.Fields(p.name)[0]))
 		domain := strings.ToLower(strings.Fields(p.company)[0]) + ".example"
 		created := base.Add(time.Duration(i) * 53 * time.Hour)
-		c := contact{ID: fmt.Sprintf("ct_%03d", 101+i), Name: p.name, Email: ptr(first + "@" + domain),
+		c := contact{ID: fmt.Sprintf("abc%03d", 101+i), Name: p.name, Email: ptr(first + "@" + domain),
 			Company: ptr(p.company), Status: statuses[i%4], Tags: tagSets[i%4],
 			CreatedAt: at(created), UpdatedAt: at(created.Add(72 * time.Hour))}
 		if i%5 != 4 {
@@ -326,7 +352,7 @@ func (e *Emulator) seed(full bool) {
 		c := contacts[(i*7)%len(contacts)]
 		stage := stages[i%len(stages)]
 		created := base.Add(time.Duration(100+i*61) * time.Hour)
-		d := deal{ID: fmt.Sprintf("dl_%03d", 201+i), Title: *c.Company + " — " + []string{"spring range", "fleet order", "annual supply", "pilot"}[i%4],
+		d := deal{ID: fmt.Sprintf("opp%03d", 201+i), Title: *c.Company + " — " + []string{"spring range", "fleet order", "annual supply", "pilot"}[i%4],
 			Stage: stage, Amount: ptr(float64(4800 + i*1750)), Probability: ptr(prob[stage]), ContactID: ptr(c.ID),
 			Summary: ptr("Opened after a call with " + c.Name + "."), CreatedAt: at(created),
 			UpdatedAt: at(created.Add(time.Duration(24+i) * time.Hour)), LastActivityAt: ptr(at(created.Add(20 * time.Hour)))}
@@ -341,7 +367,7 @@ func (e *Emulator) seed(full bool) {
 	people2 := []string{"Maya Rao", "Tom Lindqvist", "Ines Duarte"}
 	var tasks []task
 	for i := range 24 {
-		t := task{ID: fmt.Sprintf("tk_%03d", 301+i), Status: []string{"open", "open", "completed"}[i%3],
+		t := task{ID: fmt.Sprintf("tsk%03d", 301+i), Status: []string{"open", "open", "completed"}[i%3],
 			Priority: []string{"high", "medium", "low"}[i%3], AssignedTo: ptr(people2[i%3]),
 			CreatedAt: at(base.Add(time.Duration(200+i*40) * time.Hour))}
 		t.UpdatedAt = t.CreatedAt
@@ -363,7 +389,7 @@ func (e *Emulator) seed(full bool) {
 	var acts []activity
 	for i := range 30 {
 		typ := []string{"call", "note", "email"}[i%3]
-		a := activity{ID: fmt.Sprintf("ac_%03d", 401+i), Type: typ, CreatedBy: people2[i%3],
+		a := activity{ID: fmt.Sprintf("log%03d", 401+i), Type: typ, CreatedBy: people2[i%3],
 			CreatedAt: at(base.Add(time.Duration(150+i*33) * time.Hour))}
 		if i < 20 {
 			d := deals[(i*3)%len(deals)]

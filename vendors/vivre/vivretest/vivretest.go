@@ -6,7 +6,16 @@
 // bad key, 400 with the offending field, limit/offset paging up to 500, the
 // plan's per-minute limit with 429 + Retry-After) and what vendors/vivre's
 // doc comment assumes where the doc is silent (404 for unknown ids, the
-// error body shape). Seed data: 36 contacts, 18 deals, a few activities.
+// error body shape).
+//
+// Ids keep the doc's shape: cnt_<n> for contacts (the doc's cnt_8821),
+// dl_<n> for deals (the doc's dl_4420) and act_<n> for activities; no other
+// vendor's sandbox uses these prefixes. Seed data: 36 contacts cnt_8800 to
+// cnt_8835, 18 deals dl_4420 to dl_4437 (dl_4420, an open deal of cnt_8821,
+// is the one the doc moves to won and logs a call on) and one activity per
+// deal, act_6000 to act_6017. New records continue each series (cnt_8836,
+// dl_4438, act_6018, ...). Vivre's API cannot list deals: a deal id comes
+// from creating the deal (or, in Vivre, from its webhooks and app).
 package vivretest
 
 import (
@@ -40,7 +49,8 @@ type Options struct {
 type Emulator struct {
 	*emulator.Kit
 	opts Options
-	ids  emulator.IDs
+	// Each series continues after its seed: cnt_8836, dl_4438, act_6018.
+	contactIDs, dealIDs, activityIDs emulator.IDs
 
 	mu         sync.Mutex
 	contacts   []*contact // oldest first
@@ -243,7 +253,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 	if in.Tags == nil {
 		in.Tags = []string{}
 	}
-	c := &contact{ID: e.ids.Next("cnt_", 9000), Name: in.Name, Email: in.Email, Company: in.Company,
+	c := &contact{ID: e.contactIDs.Next("cnt_", firstContact+seedContacts-1), Name: in.Name, Email: in.Email, Company: in.Company,
 		AIScore: 50, Stage: in.Stage, Tags: in.Tags, CreatedAt: emulator.Now()}
 	e.mu.Lock()
 	e.contacts = append(e.contacts, c)
@@ -283,7 +293,7 @@ func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := emulator.Now()
-	d := &deal{ID: e.ids.Next("dl_", 5000), ContactID: in.ContactID, Title: in.Title, Stage: in.Stage, CreatedAt: now, UpdatedAt: now}
+	d := &deal{ID: e.dealIDs.Next("dl_", firstDeal+seedDeals-1), ContactID: in.ContactID, Title: in.Title, Stage: in.Stage, CreatedAt: now, UpdatedAt: now}
 	if d.Stage == "" {
 		d.Stage = "new"
 	}
@@ -374,7 +384,7 @@ func (e *Emulator) logActivity(w http.ResponseWriter, r *http.Request) {
 		fail(w, 400, "validation_error", "type", "type must be one of call, email, meeting, note")
 		return
 	}
-	a := &activity{ID: e.ids.Next("act_", 7000), ContactID: in.ContactID, DealID: in.DealID, Type: in.Type,
+	a := &activity{ID: e.activityIDs.Next("act_", firstActivity+seedDeals-1), ContactID: in.ContactID, DealID: in.DealID, Type: in.Type,
 		Note: in.Note, CreatedAt: emulator.Now()}
 	e.activities = append(e.activities, a)
 	emulator.JSON(w, 201, map[string]any{"data": a})
@@ -405,6 +415,35 @@ func (e *Emulator) ContactCount() int {
 	return len(e.contacts)
 }
 
+// IDs is the id of every record held: contacts, deals and activities (for
+// tests, e.g. the guard that every id in a tool description exists).
+func (e *Emulator) IDs() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, c := range e.contacts {
+		out = append(out, c.ID)
+	}
+	for _, d := range e.deals {
+		out = append(out, d.ID)
+	}
+	for _, a := range e.activities {
+		out = append(out, a.ID)
+	}
+	return out
+}
+
+// The seed's id series: cnt_8800..., dl_4420... (the doc's example deal
+// first), act_6000...
+const (
+	firstContact, seedContacts = 8800, 36
+	firstDeal, seedDeals       = 4420, 18 // one activity per deal
+	firstActivity              = 6000
+	// exampleContact is cnt_8821, the doc's example contact: its deal is
+	// dl_4420, the doc's example deal.
+	exampleContact = 21
+)
+
 func (e *Emulator) seed() {
 	people := []struct{ name, company string }{
 		{"Rahul Sharma", "Acme Technologies"}, {"Priya Kapoor", "BlueStone Foods"}, {"Ananya Iyer", "Kaveri Textiles"},
@@ -421,22 +460,27 @@ func (e *Emulator) seed() {
 		{"Sneha Kulkarni", "Kulkarni Foods"}, {"Irfan Qureshi", "Qureshi Exports"}, {"Anjali Saxena", "Saxena EduTech"},
 	}
 	base := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
-	for i, p := range people {
+	for i, p := range people[:seedContacts] {
 		first := strings.ToLower(strings.Fields(p.name)[0])
 		domain := strings.ToLower(strings.NewReplacer(" ", "", "&", "", "â", "a").Replace(strings.Fields(p.company)[0])) + ".example"
+		tags := []string{[]string{"inbound", "referral", "event", "outbound"}[i%4]}
+		if p.name == "Priya Kapoor" { // as the doc creates her
+			tags = []string{"inbound", "demo-request"}
+		}
 		e.contacts = append(e.contacts, &contact{
-			ID: fmt.Sprintf("cnt_%d", 8800+i), Name: p.name, Email: first + "@" + domain, Company: p.company,
-			AIScore: 35 + (i*17)%65, Stage: contactStages[i%4], Tags: []string{[]string{"inbound", "referral", "event", "outbound"}[i%4]},
+			ID: fmt.Sprintf("cnt_%d", firstContact+i), Name: p.name, Email: first + "@" + domain, Company: p.company,
+			AIScore: 35 + (i*17)%65, Stage: contactStages[i%4], Tags: tags,
 			CreatedAt: base.Add(time.Duration(i) * 26 * time.Hour),
 		})
 	}
-	for i := 0; i < 18; i++ {
-		c := e.contacts[i*2]
+	// Deals go to every other contact, from the doc's example contact on.
+	for i := range seedDeals {
+		c := e.contacts[(exampleContact+2*i)%seedContacts]
 		created := c.CreatedAt.Add(48 * time.Hour)
-		d := &deal{ID: fmt.Sprintf("dl_%d", 4400+i), ContactID: c.ID, Title: c.Company + " — Annual plan",
+		d := &deal{ID: fmt.Sprintf("dl_%d", firstDeal+i), ContactID: c.ID, Title: c.Company + " — Annual plan",
 			Value: int64(150000 + i*50000), Stage: dealStages[i%5], CreatedAt: created, UpdatedAt: created}
 		e.deals[d.ID] = d
-		e.activities = append(e.activities, &activity{ID: fmt.Sprintf("act_%d", 6000+i), ContactID: c.ID, DealID: d.ID,
+		e.activities = append(e.activities, &activity{ID: fmt.Sprintf("act_%d", firstActivity+i), ContactID: c.ID, DealID: d.ID,
 			Type: activityTypes[i%4], Note: "Intro with " + c.Name, CreatedAt: created})
 	}
 }

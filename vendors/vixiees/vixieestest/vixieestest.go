@@ -8,8 +8,17 @@
 // 40 per 2 s, each answering 429 + Retry-After with a link to
 // developers.vixiees.com) and what vendors/vixiees' doc comment assumes
 // where the doc is silent (paths, list shape, updated_at_from, 404 for
-// unknown ids, 422 naming the field). Seed data: 36 contacts, 20 deals,
-// 12 call recordings and 5 approved WhatsApp templates.
+// unknown ids, 422 naming the field).
+//
+// The doc shows no id, so the emulator chose one shape no other vendor's
+// sandbox has: vx_<kind>_<n>, the vendor's own vx_ before the kind (ct
+// contact, deal, rec recording, tpl template, msg message, task). Seed
+// data: 36 contacts vx_ct_1001 to vx_ct_1036 (vx_ct_1010 has the phone the
+// tool descriptions give, +5511987654321), 20 deals vx_deal_5001 to
+// vx_deal_5020, 12 call recordings vx_rec_801 to vx_rec_812 and 5 approved
+// WhatsApp templates vx_tpl_101 to vx_tpl_105. New records continue each
+// series (vx_ct_1037, vx_deal_5021); messages start at vx_msg_50001 and
+// tasks at vx_task_3001.
 package vixieestest
 
 import (
@@ -83,7 +92,8 @@ type Emulator struct {
 	*emulator.Kit
 	opts    Options
 	windows map[time.Duration]int
-	ids     emulator.IDs
+	// Each series continues after its seed (see the package doc).
+	contactIDs, dealIDs, messageIDs, taskIDs emulator.IDs
 
 	mu         sync.Mutex
 	contacts   []*contact
@@ -349,7 +359,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := emulator.Now()
-	c := &contact{ID: e.ids.Next("ct_", 9000), Name: *in.Name, CreatedAt: t, UpdatedAt: t}
+	c := &contact{ID: e.contactIDs.Next(idContact, firstContact+seedContacts-1), Name: *in.Name, CreatedAt: t, UpdatedAt: t}
 	c.apply(in)
 	e.mu.Lock()
 	e.contacts = append(e.contacts, c)
@@ -473,7 +483,7 @@ func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := emulator.Now()
-	d := &deal{ID: e.ids.Next("dl_", 7000), Stage: "new", CreatedAt: t, UpdatedAt: t}
+	d := &deal{ID: e.dealIDs.Next(idDeal, firstDeal+seedDeals-1), Stage: "new", CreatedAt: t, UpdatedAt: t}
 	d.apply(in)
 	e.deals = append(e.deals, d)
 	emulator.JSON(w, http.StatusCreated, map[string]any{"data": d})
@@ -595,7 +605,7 @@ func (e *Emulator) sendMessage(w http.ResponseWriter, r *http.Request) {
 		}
 		body = strings.ReplaceAll(body, "{{"+strconv.Itoa(i+1)+"}}", v)
 	}
-	m := &message{ID: e.ids.Next("msg_", 50000), TemplateID: tpl.ID, Phone: phone, ContactID: in.ContactID,
+	m := &message{ID: e.messageIDs.Next(idMessage, 50000), TemplateID: tpl.ID, Phone: phone, ContactID: in.ContactID,
 		Variables: slices.Clone(in.Variables), Status: "queued", Body: body, CreatedAt: emulator.Now()}
 	e.messages = append(e.messages, m)
 	emulator.JSON(w, http.StatusCreated, map[string]any{"data": m})
@@ -633,7 +643,7 @@ func (e *Emulator) createTask(w http.ResponseWriter, r *http.Request) {
 		invalid(w, "deal_id", "no deal with id "+in.DealID)
 		return
 	}
-	t := &task{ID: e.ids.Next("tsk_", 3000), Title: in.Title, ContactID: in.ContactID, DealID: in.DealID,
+	t := &task{ID: e.taskIDs.Next(idTask, 3000), Title: in.Title, ContactID: in.ContactID, DealID: in.DealID,
 		DueAt: due, Status: "open", CreatedAt: emulator.Now()}
 	e.tasks = append(e.tasks, t)
 	emulator.JSON(w, http.StatusCreated, map[string]any{"data": t})
@@ -671,13 +681,54 @@ func (e *Emulator) ContactPhone(id string) (phone string, ok bool) {
 	return c.Phone, true
 }
 
+// IDs is the id of every record held: contacts, deals, recordings,
+// templates, messages and tasks (for tests, e.g. the guard that every id in
+// a tool description exists).
+func (e *Emulator) IDs() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, c := range e.contacts {
+		out = append(out, c.ID)
+	}
+	for _, d := range e.deals {
+		out = append(out, d.ID)
+	}
+	for _, r := range e.recordings {
+		out = append(out, r.ID)
+	}
+	for _, t := range e.templates {
+		out = append(out, t.ID)
+	}
+	for _, m := range e.messages {
+		out = append(out, m.ID)
+	}
+	for _, t := range e.tasks {
+		out = append(out, t.ID)
+	}
+	return out
+}
+
+// Id prefixes (see the package doc) and the seed's series.
+const (
+	idContact   = "vx_ct_"
+	idDeal      = "vx_deal_"
+	idRecording = "vx_rec_"
+	idTemplate  = "vx_tpl_"
+	idMessage   = "vx_msg_"
+	idTask      = "vx_task_"
+
+	firstContact, seedContacts = 1001, 36
+	firstDeal, seedDeals       = 5001, 20
+)
+
 func (e *Emulator) seed() {
 	people := []struct{ name, company, phone string }{
 		{"Ana Souza", "Souza Imóveis", "+5511987650101"}, {"Bruno Lima", "Lima Transportes", "+5521998760202"},
 		{"Carla Mendes", "Mendes Odontologia", "+5531997650303"}, {"Diego Rocha", "Rocha Auto Peças", "+5541996540404"},
 		{"Elisa Ferreira", "Ferreira Advogados", "+5551995430505"}, {"Felipe Araujo", "Araujo Construções", "+5561994320606"},
 		{"Gabriela Costa", "Costa Estética", "+5571993210707"}, {"Henrique Alves", "Alves Seguros", "+5581992100808"},
-		{"Isabela Ribeiro", "Ribeiro Escola", "+5585991090909"}, {"João Martins", "Martins Café", "+5511981231010"},
+		{"Isabela Ribeiro", "Ribeiro Escola", "+5585991090909"}, {"João Martins", "Martins Café", "+5511987654321"},
 		{"Karina Duarte", "Duarte Moda", "+5521982341111"}, {"Lucas Pereira", "Pereira Solar", "+5531983451212"},
 		{"Mariana Gomes", "Gomes Clínica", "+5541984561313"}, {"Nicolas Barbosa", "Barbosa Fitness", "+5551985671414"},
 		{"Olivia Cardoso", "Cardoso Eventos", "+5561986781515"}, {"Pedro Teixeira", "Teixeira Agro", "+5571987891616"},
@@ -697,15 +748,15 @@ func (e *Emulator) seed() {
 		first := fold(strings.Fields(p.name)[0])
 		last := fold(strings.Fields(p.company)[0])
 		created := base.Add(time.Duration(i) * 19 * time.Hour)
-		e.contacts = append(e.contacts, &contact{ID: fmt.Sprintf("ct_%d", 1001+i), Name: p.name,
+		e.contacts = append(e.contacts, &contact{ID: fmt.Sprintf("%s%d", idContact, firstContact+i), Name: p.name,
 			Email: first + "@" + last + ".example", Phone: p.phone, CreatedAt: created,
 			UpdatedAt: created.Add(time.Duration(i%5) * 7 * time.Hour)})
 	}
 	titles := []string{"Annual plan", "Pilot", "Expansion", "Renewal", "Onboarding package"}
-	for i := range 20 {
+	for i := range seedDeals {
 		c := e.contacts[(i*7)%len(e.contacts)]
 		created := c.CreatedAt.Add(30 * time.Hour)
-		e.deals = append(e.deals, &deal{ID: fmt.Sprintf("dl_%d", 5001+i), Title: c.Name[:strings.Index(c.Name, " ")] + " — " + titles[i%len(titles)],
+		e.deals = append(e.deals, &deal{ID: fmt.Sprintf("%s%d", idDeal, firstDeal+i), Title: c.Name[:strings.Index(c.Name, " ")] + " — " + titles[i%len(titles)],
 			ContactID: c.ID, Value: int64(120000 + i*35000), Stage: stages[i%len(stages)],
 			CreatedAt: created, UpdatedAt: created.Add(time.Duration(i%4) * 24 * time.Hour)})
 	}
@@ -719,21 +770,21 @@ func (e *Emulator) seed() {
 	}
 	for i := range 12 {
 		c := e.contacts[(i*3)%len(e.contacts)]
-		id := fmt.Sprintf("rec_%d", 801+i)
+		id := fmt.Sprintf("%s%d", idRecording, 801+i)
 		e.recordings = append(e.recordings, &recording{ID: id, ContactID: c.ID, DurationSeconds: 95 + i*47,
 			RecordedAt: c.CreatedAt.Add(50 * time.Hour), URL: "https://media.vixiees.example/recordings/" + id + ".mp3",
 			TranscriptSummary: summaries[i%len(summaries)]})
 	}
 	e.templates = []*template{
-		{ID: "tpl_101", Name: "welcome", Language: "pt_BR", Category: "MARKETING", Status: "approved",
+		{ID: idTemplate + "101", Name: "welcome", Language: "pt_BR", Category: "MARKETING", Status: "approved",
 			Body: "Olá {{1}}, seja bem-vindo! Qualquer dúvida, responda esta mensagem.", VariableCount: 1},
-		{ID: "tpl_102", Name: "appointment_reminder", Language: "pt_BR", Category: "UTILITY", Status: "approved",
+		{ID: idTemplate + "102", Name: "appointment_reminder", Language: "pt_BR", Category: "UTILITY", Status: "approved",
 			Body: "Oi {{1}}, lembrete: sua reunião é em {{2}} às {{3}}.", VariableCount: 3},
-		{ID: "tpl_103", Name: "proposal_sent", Language: "en_US", Category: "UTILITY", Status: "approved",
+		{ID: idTemplate + "103", Name: "proposal_sent", Language: "en_US", Category: "UTILITY", Status: "approved",
 			Body: "Hi {{1}}, your proposal {{2}} is ready. Reply YES to accept.", VariableCount: 2},
-		{ID: "tpl_104", Name: "payment_reminder", Language: "en_US", Category: "UTILITY", Status: "approved",
+		{ID: idTemplate + "104", Name: "payment_reminder", Language: "en_US", Category: "UTILITY", Status: "approved",
 			Body: "Hi {{1}}, invoice {{2}} is due tomorrow.", VariableCount: 2},
-		{ID: "tpl_105", Name: "form_received", Language: "pt_BR", Category: "UTILITY", Status: "approved",
+		{ID: idTemplate + "105", Name: "form_received", Language: "pt_BR", Category: "UTILITY", Status: "approved",
 			Body: "Recebemos seu formulário. Em breve entraremos em contato.", VariableCount: 0},
 	}
 }
