@@ -15,7 +15,9 @@ import (
 // /sse (+ /message), /healthz, /metrics, and in --sandbox the emulators
 // under /sandbox/<vendor>/; all behind guard.
 func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) error) {
-	streamable := server.NewStreamableHTTPServer(a.mcp, server.WithStreamableHTTPLogger(a.log),
+	// /mcp keeps no per-session state (no Mcp-Session-Id is issued or
+	// required), so any replica answers any request.
+	streamable := server.NewStreamableHTTPServer(a.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(a.log),
 		server.WithHTTPContextFunc(withRequestHeaders))
 	sessions := newSSESessions(a.cfg, a.log)
 	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second),
