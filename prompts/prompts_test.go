@@ -69,3 +69,53 @@ func TestPromptsNameOnlyRealTools(t *testing.T) {
 		}
 	}
 }
+
+// Every argument that names a record is completed, by a kind of record the
+// named vendors (or some vendor) offer; free text is not.
+func TestPromptCompletionsNameRealKinds(t *testing.T) {
+	offers := map[string][]string{} // kind -> vendors
+	for _, v := range tools.Vendors() {
+		for _, k := range v.CompletionKinds() {
+			offers[k] = append(offers[k], v.Name())
+		}
+	}
+	records := map[string]bool{"contact": true, "template": true, "sequence": true, "flow": true, "stage": true, "language": true, "vendor": true}
+	all := Completions()
+	for _, p := range All() {
+		for _, a := range p.Def.Arguments {
+			spec, ok := all[p.Def.Name][a.Name]
+			if records[a.Name] != ok {
+				t.Errorf("%s: argument %s completed: %v", p.Def.Name, a.Name, ok)
+			}
+			if !ok || len(spec.Values) > 0 {
+				continue
+			}
+			if len(offers[spec.Kind]) == 0 {
+				t.Errorf("%s: %s is completed by %q, which no vendor offers", p.Def.Name, a.Name, spec.Kind)
+			}
+			for _, v := range spec.Vendors {
+				if !slices.Contains(offers[spec.Kind], v) {
+					t.Errorf("%s: %s is completed by %s's %q, which it does not offer", p.Def.Name, a.Name, v, spec.Kind)
+				}
+			}
+		}
+	}
+}
+
+func TestCompleteLinesAreChecked(t *testing.T) {
+	for _, head := range []string{
+		"description: d\ncomplete nosuch: contact",
+		"description: d\narg a: x\ncomplete a: contact\ncomplete a: stage",
+		"description: d\narg a: x\ncomplete a: two kinds",
+		"description: d\narg a: x\ncomplete a",
+	} {
+		if _, err := parse("p", head+"\n---\nbody"); err == nil {
+			t.Errorf("accepted:\n%s", head)
+		}
+	}
+	p, err := parse("p", "description: d\narg a: x\narg b: y\ncomplete a: contact from qyvo, vixiees\ncomplete b: one of x, y\n---\nbody")
+	if err != nil || !slices.Equal(p.Complete["a"].Vendors, []string{"qyvo", "vixiees"}) || p.Complete["a"].Kind != "contact" ||
+		!slices.Equal(p.Complete["b"].Values, []string{"x", "y"}) {
+		t.Fatalf("%+v %v", p.Complete, err)
+	}
+}

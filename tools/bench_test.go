@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
@@ -147,4 +148,29 @@ func reportPercentiles(b *testing.B, name string, ds []time.Duration) {
 	at := func(p float64) time.Duration { return ds[min(int(float64(len(ds))*p), len(ds)-1)] }
 	b.ReportMetric(float64(at(.50)), name+"-p50-ns")
 	b.ReportMetric(float64(at(.99)), name+"-p99-ns")
+}
+
+// The library's floor in process: a bare mcp-go server answering the same
+// tools/call from memory with the same contact, no middleware. Our own
+// time per call is BenchmarkToolCallInProcess's overhead minus this.
+func BenchmarkFloorInProcess(b *testing.B) {
+	contact := vivre.Contact{ID: "cnt_8800", Name: "Aarav Shah", Email: "aarav@example.com", Company: "Shah Textiles", AIScore: 72,
+		Stage: "qualified", Tags: []string{"inbound"}, CreatedAt: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
+	s := server.NewMCPServer("floor", "1", server.WithToolCapabilities(false))
+	s.AddTool(mcp.NewTool("vivre_get_contact", mcp.WithString("id", mcp.Required())), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return Result(contact), nil
+	})
+	ctx := context.Background()
+	s.HandleMessage(ctx, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`))
+	msg := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"vivre_get_contact","arguments":{"id":"cnt_8800"}}}`)
+	var took []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		if _, err := json.Marshal(s.HandleMessage(ctx, msg)); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	reportPercentiles(b, "call", took)
 }

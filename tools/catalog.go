@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -20,13 +21,42 @@ func Catalog() []Tool {
 	return append(all, CRM(nil)...)
 }
 
-// ListBytes is the size of the tools/list result for ts: what an agent
-// pays in context for the tool definitions on every turn.
+// The budgets of tools/list with every toolset on. A model pays for its
+// part (names, titles, descriptions, input schemas, annotations) in its
+// context window on every turn; the output schemas are for the client,
+// which pays for them once per listing.
+const (
+	ModelBudget = 40_000 // bytes of ModelBytes
+	ListBudget  = 72_000 // bytes of ListBytes: the whole tools/list result
+)
+
+// ListBytes is the size of the tools/list result for ts.
 func ListBytes(ts []Tool) int {
 	defs := make([]mcp.Tool, len(ts))
 	for i, t := range ts {
 		defs[i] = t.Def
 	}
+	return listBytes(defs)
+}
+
+// ModelBytes is the size of the part of the tools/list result for ts that a
+// model sees: the result without the output schemas.
+func ModelBytes(ts []Tool) int {
+	defs := make([]mcp.Tool, len(ts))
+	for i, t := range ts {
+		defs[i] = ModelView(t.Def)
+	}
+	return listBytes(defs)
+}
+
+// ModelView is a tool's definition as a model sees it: all but its output
+// schema, which only the client reads (to check structured content).
+func ModelView(d mcp.Tool) mcp.Tool {
+	d.RawOutputSchema, d.OutputSchema = nil, mcp.ToolOutputSchema{}
+	return d
+}
+
+func listBytes(defs []mcp.Tool) int {
 	b, _ := json.Marshal(mcp.ListToolsResult{Tools: defs})
 	return len(b)
 }
@@ -34,7 +64,8 @@ func ListBytes(ts []Tool) int {
 // Table renders the README's tool table: name, vendor, read-only, purpose.
 func Table(ts []Tool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d tools; with every toolset on, the tools/list result is %d bytes of JSON (budget 40,000).\n\n", len(ts), ListBytes(ts))
+	fmt.Fprintf(&b, "%d tools; with every toolset on, what a model sees of tools/list (names, titles, descriptions, input schemas, annotations) is %s bytes of JSON (budget %s), and the whole tools/list result, output schemas included, %s bytes (budget %s).\n\n",
+		len(ts), thousands(ModelBytes(ts)), thousands(ModelBudget), thousands(ListBytes(ts)), thousands(ListBudget))
 	b.WriteString("| tool | vendor | read-only | what it does |\n|---|---|---|---|\n")
 	for _, t := range ts {
 		ro := "no"
@@ -44,6 +75,15 @@ func Table(ts []Tool) string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", t.Def.Name, t.Toolset, ro, firstSentence(t.Def.Description))
 	}
 	return b.String()
+}
+
+// thousands writes n with a comma every three digits, as the README does.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // firstSentence is s up to its first full stop that ends a sentence

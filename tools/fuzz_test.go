@@ -291,10 +291,8 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// kindOf is the kind in an error result's structured content.
+// kindOf is the kind in an error result's facts.
 func kindOf(res *mcp.CallToolResult) vendors.Kind {
-	var body ErrorBody
-	raw, _ := json.Marshal(res.StructuredContent)
-	_ = json.Unmarshal(raw, &body)
+	body, _ := ErrorOf(res)
 	return body.Kind
 }

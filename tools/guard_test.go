@@ -10,15 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/crm-mcp/crm-mcp/schemas"
 )
-
-// toolListBudget is the most tools/list may weigh with every toolset on:
-// an agent pays for it in its context window on every turn.
-const toolListBudget = 40_000
 
 func TestToolNamesAreUniqueAndPortable(t *testing.T) {
 	name := regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
@@ -72,6 +67,73 @@ func TestSchemasArePortable(t *testing.T) {
 	}
 }
 
+// Output schemas are for clients, not models: flat, objects at the top,
+// required fields that exist, no descriptions (bytes), a type on every
+// property (one, or one and null), and nothing beyond what encoding/json
+// guarantees of the result type.
+func TestOutputSchemasAreFlatAndCompact(t *testing.T) {
+	allowed := map[string]bool{"type": true, "format": true, "properties": true, "required": true, "items": true, "additionalProperties": true}
+	var walk func(tool, path string, s map[string]any)
+	walk = func(tool, path string, s map[string]any) {
+		for k := range s {
+			if !allowed[k] {
+				t.Errorf("%s%s: output schema keyword %q", tool, path, k)
+			}
+		}
+		switch typ := s["type"].(type) {
+		case string:
+		case []any:
+			if len(typ) != 2 || typ[1] != "null" {
+				t.Errorf("%s%s: type %v: one type, or one and null", tool, path, typ)
+			}
+		default:
+			if len(s) > 0 {
+				t.Errorf("%s%s: no type", tool, path)
+			}
+		}
+		if f, ok := s["format"]; ok && f != "date-time" {
+			t.Errorf("%s%s: format %v", tool, path, f)
+		}
+		props, _ := s["properties"].(map[string]any)
+		req, _ := s["required"].([]any)
+		for _, r := range req {
+			if _, ok := props[r.(string)]; !ok {
+				t.Errorf("%s%s: required %q is not a property", tool, path, r)
+			}
+		}
+		for name, p := range props {
+			if ps, ok := p.(map[string]any); ok {
+				walk(tool, path+"."+name, ps)
+			}
+		}
+		for _, k := range []string{"items", "additionalProperties"} {
+			if sub, ok := s[k].(map[string]any); ok {
+				walk(tool, path+"."+k, sub)
+			}
+		}
+	}
+	for _, tl := range Catalog() {
+		var s map[string]any
+		if err := json.Unmarshal(tl.Def.RawOutputSchema, &s); err != nil {
+			t.Fatalf("%s: output schema: %v", tl.Def.Name, err)
+		}
+		if s["type"] != "object" {
+			t.Errorf("%s: output schema must be an object, is %v", tl.Def.Name, s["type"])
+		}
+		if req, _ := s["required"].([]any); len(req) == 0 {
+			t.Errorf("%s: output schema requires nothing: is the result type right?", tl.Def.Name)
+		}
+		props, _ := s["properties"].(map[string]any)
+		_, dup := props["duplicate"]
+		_, warn := props["guard_warning"]
+		send := tl.Scope == ScopeSend
+		if dup != send || warn != send {
+			t.Errorf("%s: duplicate and guard_warning in the output schema (%v, %v): want them exactly on send tools (%v)", tl.Def.Name, dup, warn, send)
+		}
+		walk(tl.Def.Name, "", s)
+	}
+}
+
 func lint(t *testing.T, tool, path string, s map[string]any) {
 	t.Helper()
 	for _, k := range forbiddenKeys {
@@ -122,6 +184,12 @@ func TestSchemaSnapshotsAreCurrent(t *testing.T) {
 		if err != nil || string(old) != string(got) {
 			t.Errorf("schemas/%s is missing or stale: run go generate ./...", file)
 		}
+		var snap struct {
+			InputSchema, OutputSchema json.RawMessage
+		}
+		if err := json.Unmarshal(got, &snap); err != nil || len(snap.InputSchema) == 0 || len(snap.OutputSchema) == 0 {
+			t.Errorf("schemas/%s must hold the input and the output schema: %v", file, err)
+		}
 	}
 	files, _ := fs.Glob(schemas.Files, "*.json")
 	for _, f := range files {
@@ -150,28 +218,48 @@ func TestReadmeToolTableIsCurrent(t *testing.T) {
 	}
 }
 
+// With every toolset on, what a model sees of tools/list (names, titles,
+// descriptions, input schemas, annotations) stays within ModelBudget, and
+// the whole result, output schemas included, within ListBudget: measured
+// on what a client receives.
 func TestToolListFitsTheBudget(t *testing.T) {
 	s := NewServer(ServerOptions{Name: "crm-mcp", Version: "test", Tools: Catalog()})
-	c, err := client.NewInProcessClient(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	ctx := context.Background()
-	_ = c.Start(ctx)
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
+	s.HandleMessage(ctx, json.RawMessage(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+mcp.LATEST_PROTOCOL_VERSION+`","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}`))
+	reply, ok := s.HandleMessage(ctx, json.RawMessage(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)).(mcp.JSONRPCResponse)
+	if !ok {
+		t.Fatal("tools/list failed")
 	}
-	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	whole, err := json.Marshal(reply.Result) // the result as it goes on the wire
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(res)
-	t.Logf("tools/list: %d tools, %d bytes (budget %d)", len(res.Tools), len(b), toolListBudget)
-	if len(res.Tools) != len(Catalog()) || len(b) > toolListBudget {
-		t.Fatalf("tools/list: %d tools in %d bytes; budget %d bytes", len(res.Tools), len(b), toolListBudget)
+	var list struct {
+		Tools []map[string]json.RawMessage `json:"tools"`
+	}
+	if err := json.Unmarshal(whole, &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, tl := range list.Tools {
+		if len(tl["outputSchema"]) == 0 {
+			t.Errorf("%s: listed without an output schema", tl["name"])
+		}
+		delete(tl, "outputSchema")
+	}
+	seen, _ := json.Marshal(list)
+	t.Logf("tools/list: %d tools, %d bytes (budget %d); a model sees %d bytes (budget %d)", len(list.Tools), len(whole), ListBudget, len(seen), ModelBudget)
+	if len(list.Tools) != len(Catalog()) {
+		t.Fatalf("tools/list has %d tools, the catalog %d", len(list.Tools), len(Catalog()))
+	}
+	if len(whole) > ListBudget {
+		t.Errorf("tools/list is %d bytes; budget %d", len(whole), ListBudget)
+	}
+	if len(seen) > ModelBudget {
+		t.Errorf("what a model sees of tools/list is %d bytes; budget %d", len(seen), ModelBudget)
+	}
+	// The README states ListBytes and ModelBytes: they are these.
+	if all := Catalog(); ListBytes(all) != len(whole) || ModelBytes(all) != len(seen) {
+		t.Errorf("ListBytes %d and ModelBytes %d, but tools/list is %d and %d", ListBytes(all), ModelBytes(all), len(whole), len(seen))
 	}
 }
 

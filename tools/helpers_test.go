@@ -79,17 +79,16 @@ func ok[T any](m *mcpClient, name string, args map[string]any) T {
 	return v
 }
 
-// fails calls a tool that must fail and returns its structured error.
+// fails calls a tool that must fail and returns its error's facts.
 func (m *mcpClient) fails(name string, args map[string]any) ErrorBody {
 	m.t.Helper()
 	res := m.call(name, args)
 	if !res.IsError {
 		m.t.Fatalf("%s(%v) succeeded, want a tool error: %s", name, args, text(m.t, res))
 	}
-	var body ErrorBody
-	raw, _ := json.Marshal(res.StructuredContent)
-	if err := json.Unmarshal(raw, &body); err != nil || body.Error == "" {
-		m.t.Fatalf("%s: error result has no structured error: %s", name, raw)
+	body, ok := ErrorOf(res)
+	if !ok || res.StructuredContent != nil {
+		m.t.Fatalf("%s: an error result has its facts in _meta and no structured content: %+v", name, res)
 	}
 	if body.Error != text(m.t, res) {
 		m.t.Fatalf("%s: text %q and structured error %q differ", name, text(m.t, res), body.Error)

@@ -15,8 +15,29 @@ import (
 // their conversations.
 func Nexvio(c Clients[*nexvio.Client]) []Tool {
 	return []Tool{
-		nexvioListContacts(c), nexvioGetContact(c), nexvioCreateContact(c),
-		nexvioUpdateContact(c), nexvioDeleteContact(c), nexvioListConversations(c),
+		nexvioListContacts(c), linked(nexvioGetContact(c), nexvioContactRes, "id"), linked(nexvioCreateContact(c), nexvioContactRes, "id"),
+		linked(nexvioUpdateContact(c), nexvioContactRes, "id"), nexvioDeleteContact(c), nexvioListConversations(c),
+	}
+}
+
+// Nexvio's contacts and their conversations as resources.
+var (
+	nexvioContactRes = Resource{Vendor: nexvio.Name, URI: "nexvio://contacts/{id}", Name: "nexvio_contact", Title: "Nexvio contact",
+		Description: "One Nexvio contact by id (e.g. contact_123abc) with its metadata and its conversations' ids and times.",
+		Complete:    map[string]string{"id": "contact"}}
+	nexvioConversationsRes = Resource{Vendor: nexvio.Name, URI: "nexvio://contacts/{id}/conversations", Name: "nexvio_contact_conversations",
+		Title:       "Nexvio contact's conversations",
+		Description: "A Nexvio contact's chatbot conversations, most recent first (the first 100; nexvio_list_conversations pages on).",
+		Complete:    map[string]string{"id": "contact"}}
+)
+
+// NexvioResources are Nexvio's records as resources.
+func NexvioResources(c Clients[*nexvio.Client]) []Resource {
+	return []Resource{
+		nexvioContactRes.reading(byID(c, nexvioContactDetailOf)),
+		nexvioConversationsRes.reading(byID(c, func(ctx context.Context, cl *nexvio.Client, id string) (nexvioConversationList, error) {
+			return nexvioConversationsOf(ctx, cl, id, vendors.PageRequest{Limit: nexvioConversationsMax})
+		})),
 	}
 }
 
@@ -115,16 +136,22 @@ func nexvioGetContact(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_get_contact", "Get a Nexvio contact",
 		"Get one Nexvio contact by id with its metadata and a list of its conversations (ids and times).",
 		Read, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioIDIn) (*nexvioContactDetail, error) {
-			ct, err := cl.GetContact(ctx, in.ID)
-			if err != nil {
-				return nil, err
-			}
-			out := &nexvioContactDetail{nexvioContact: nexvioContactOut(*ct), Conversations: make([]nexvioConversationRef, len(ct.Conversations))}
-			for i, v := range ct.Conversations {
-				out.Conversations[i] = nexvioConversationRef(v)
-			}
-			return out, nil
+			return nexvioContactDetailOf(ctx, cl, in.ID)
 		}))
+}
+
+// nexvioContactDetailOf is a contact with its conversations, as the tool
+// and the resource show it.
+func nexvioContactDetailOf(ctx context.Context, cl *nexvio.Client, id string) (*nexvioContactDetail, error) {
+	ct, err := cl.GetContact(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := &nexvioContactDetail{nexvioContact: nexvioContactOut(*ct), Conversations: make([]nexvioConversationRef, len(ct.Conversations))}
+	for i, v := range ct.Conversations {
+		out.Conversations[i] = nexvioConversationRef(v)
+	}
+	return out, nil
 }
 
 type nexvioCreateContactIn struct {
@@ -228,16 +255,25 @@ func nexvioListConversations(c Clients[*nexvio.Client]) Tool {
 	return New("nexvio", "nexvio_list_conversations", "List a Nexvio contact's conversations",
 		"List a Nexvio contact's chatbot conversations, most recent first, each with message count and a summary. Returns conversations, total and next_cursor.",
 		Read, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioListConversationsIn) (nexvioConversationList, error) {
-			page, err := cl.ListConversations(ctx, in.ContactID, vendors.PageRequest{Limit: in.Limit, Cursor: in.Cursor})
-			if err != nil {
-				return nexvioConversationList{}, err
-			}
-			out := nexvioConversationList{Conversations: make([]nexvioConversation, len(page.Items)), Total: page.Total, NextCursor: page.Next}
-			for i, v := range page.Items {
-				out.Conversations[i] = nexvioConversation(v)
-			}
-			return out, nil
+			return nexvioConversationsOf(ctx, cl, in.ContactID, vendors.PageRequest{Limit: in.Limit, Cursor: in.Cursor})
 		}))
+}
+
+// nexvioConversationsMax is the largest page of conversations (the tool's maximum).
+const nexvioConversationsMax = 100
+
+// nexvioConversationsOf is one page of a contact's conversations, as the
+// tool and the resource show it.
+func nexvioConversationsOf(ctx context.Context, cl *nexvio.Client, contactID string, r vendors.PageRequest) (nexvioConversationList, error) {
+	page, err := cl.ListConversations(ctx, contactID, r)
+	if err != nil {
+		return nexvioConversationList{}, err
+	}
+	out := nexvioConversationList{Conversations: make([]nexvioConversation, len(page.Items)), Total: page.Total, NextCursor: page.Next}
+	for i, v := range page.Items {
+		out.Conversations[i] = nexvioConversation(v)
+	}
+	return out, nil
 }
 
 // nexvioVendor is Nexvio's entry in the vendor registry (Vendors).
@@ -248,6 +284,7 @@ var nexvioVendor = &Def[nexvio.Config, *nexvio.Client]{
 	Client:     nexvio.New,
 	Tools:      Nexvio,
 	Contacts:   NexvioContacts,
+	Resources:  NexvioResources,
 	Emulate: func(unlimited bool) (http.Handler, nexvio.Config) {
 		// The sandbox keeps the documented 100 requests/min: enough for a demo.
 		return nexviotest.New(nexviotest.Options{RatePerMinute: OrUnlimited(unlimited, 0)}), nexvio.Config{APIKey: nexviotest.APIKey,

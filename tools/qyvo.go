@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/crm-mcp/crm-mcp/vendors/qyvo/qyvotest"
 
@@ -16,11 +17,77 @@ func Qyvo(c Clients[*qyvo.Client]) []Tool {
 	return []Tool{
 		qyvoGetMe(c), qyvoListRecent(c),
 		qyvoSendTemplateMessage(c), qyvoSendTextMessage(c),
-		qyvoCreateContact(c), qyvoUpdateContact(c), qyvoGetContact(c), qyvoSearchContacts(c),
-		qyvoAddTag(c), qyvoRemoveTag(c),
+		linked(qyvoCreateContact(c), qyvoContact, "contact", "id"), linked(qyvoUpdateContact(c), qyvoContact, "id"),
+		linked(qyvoGetContact(c), qyvoContact, "id"), qyvoSearchContacts(c),
+		linked(qyvoAddTag(c), qyvoContact, "id"), linked(qyvoRemoveTag(c), qyvoContact, "id"),
 		qyvoListTemplates(c), qyvoListTags(c),
-		qyvoListSequences(c), qyvoTriggerSequence(c), qyvoGetSequence(c),
-		qyvoListFlows(c), qyvoTriggerFlow(c), qyvoGetFlow(c),
+		qyvoListSequences(c), qyvoTriggerSequence(c), linked(qyvoGetSequence(c), qyvoSequence, "id"),
+		qyvoListFlows(c), qyvoTriggerFlow(c), linked(qyvoGetFlow(c), qyvoFlow, "id"),
+	}
+}
+
+// Qyvo's records and reference lists as resources: each reads as the
+// matching get or list tool returns it.
+var (
+	qyvoContact = Resource{Vendor: qyvo.Name, URI: "qyvo://contacts/{id}", Name: "qyvo_contact", Title: "Qyvo contact",
+		Description: "One WhatsApp contact by id: phone, tags, last_inbound_at (the 24-hour window).", Complete: map[string]string{"id": "contact"}}
+	qyvoSequence = Resource{Vendor: qyvo.Name, URI: "qyvo://sequences/{id}", Name: "qyvo_sequence", Title: "Qyvo sequence",
+		Description: "One message sequence by id, with its steps (template and delay of each).", Complete: map[string]string{"id": "sequence"}}
+	qyvoFlow = Resource{Vendor: qyvo.Name, URI: "qyvo://flows/{id}", Name: "qyvo_flow", Title: "Qyvo flow",
+		Description: "One conversational flow by id, with its nodes.", Complete: map[string]string{"id": "flow"}}
+	qyvoTemplateList = Resource{Vendor: qyvo.Name, URI: "qyvo://templates", Name: "qyvo_templates", Title: "Qyvo WhatsApp templates",
+		Description: "Every WhatsApp template: name, language, status (only approved ones send), body and number of variables."}
+	qyvoSequenceList = Resource{Vendor: qyvo.Name, URI: "qyvo://sequences", Name: "qyvo_sequences", Title: "Qyvo sequences",
+		Description: "Every message sequence with its status; only active ones can be triggered."}
+	qyvoFlowList = Resource{Vendor: qyvo.Name, URI: "qyvo://flows", Name: "qyvo_flows", Title: "Qyvo flows",
+		Description: "Every conversational flow with its status; only active ones can be triggered."}
+)
+
+// QyvoResources are Qyvo's records and reference lists as resources.
+func QyvoResources(c Clients[*qyvo.Client]) []Resource {
+	return []Resource{
+		qyvoContact.reading(byID(c, func(ctx context.Context, cl *qyvo.Client, id string) (*qyvo.Contact, error) {
+			return cl.GetContact(ctx, qyvo.ContactLookup{ID: id})
+		})),
+		qyvoSequence.reading(byID(c, func(ctx context.Context, cl *qyvo.Client, id string) (*qyvo.Sequence, error) {
+			return cl.GetSequence(ctx, id)
+		})),
+		qyvoFlow.reading(byID(c, func(ctx context.Context, cl *qyvo.Client, id string) (*qyvo.Flow, error) {
+			return cl.GetFlow(ctx, id)
+		})),
+		qyvoTemplateList.reading(whole(c, func(ctx context.Context, cl *qyvo.Client) (qyvoTemplates, error) {
+			ts, err := cl.ListTemplates(ctx)
+			return qyvoTemplates{ts}, err
+		})),
+		qyvoSequenceList.reading(whole(c, func(ctx context.Context, cl *qyvo.Client) (qyvoSequences, error) {
+			ss, err := cl.ListSequences(ctx)
+			return qyvoSequences{ss}, err
+		})),
+		qyvoFlowList.reading(whole(c, func(ctx context.Context, cl *qyvo.Client) (qyvoFlows, error) {
+			fs, err := cl.ListFlows(ctx)
+			return qyvoFlows{fs}, err
+		})),
+	}
+}
+
+// QyvoLookups complete Qyvo's approved templates (by name), their
+// languages, its sequences and its flows; contacts come from QyvoContacts.
+func QyvoLookups(c Clients[*qyvo.Client]) map[string]Lookup {
+	approved := func(cl *qyvo.Client, ctx context.Context) ([]qyvo.Template, error) { // shaped as a client method
+		ts, err := cl.ListTemplates(ctx)
+		return slices.DeleteFunc(ts, func(t qyvo.Template) bool { return t.Status != "approved" }), err
+	}
+	return map[string]Lookup{
+		"template": listLookup(c, approved, func(t qyvo.Template) Candidate {
+			return Candidate{ID: t.ID, Name: t.Name, Match: []string{t.Name, t.Category, t.Body}}
+		}),
+		"language": listLookup(c, approved, func(t qyvo.Template) Candidate { return Candidate{ID: t.Language, Name: t.Language} }),
+		"sequence": listLookup(c, (*qyvo.Client).ListSequences, func(s qyvo.Sequence) Candidate {
+			return Candidate{ID: s.ID, Name: s.Name, Match: []string{s.Name, s.Status}}
+		}),
+		"flow": listLookup(c, (*qyvo.Client).ListFlows, func(f qyvo.Flow) Candidate {
+			return Candidate{ID: f.ID, Name: f.Name, Match: []string{f.Name, f.Status, f.Description}}
+		}),
 	}
 }
 
@@ -336,6 +403,8 @@ var qyvoVendor = &Def[qyvo.Config, *qyvo.Client]{
 	Client:     qyvo.New,
 	Tools:      Qyvo,
 	Contacts:   QyvoContacts,
+	Resources:  QyvoResources,
+	Lookups:    QyvoLookups,
 	// Qyvo's errors name its actions; an agent knows them as tools.
 	Words: []string{"send-template-message", "qyvo_send_template_message", "send-text-message", "qyvo_send_text_message",
 		"trigger-sequence", "qyvo_trigger_sequence", "trigger-flow", "qyvo_trigger_flow"},

@@ -25,7 +25,7 @@ func TestQyvoToolDefinitions(t *testing.T) {
 	send := map[string]bool{"qyvo_send_template_message": true, "qyvo_send_text_message": true, "qyvo_trigger_sequence": true, "qyvo_trigger_flow": true}
 	size := 0
 	for _, tool := range ts {
-		b, _ := json.Marshal(tool.Def)
+		b, _ := json.Marshal(ModelView(tool.Def))
 		size += len(b)
 		var schema struct {
 			Properties map[string]struct {

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/crm-mcp/crm-mcp/vendors/ralivi/ralivitest"
 
@@ -14,8 +15,39 @@ import (
 func Ralivi(c Clients[*ralivi.Client]) []Tool {
 	return []Tool{
 		raliviListContacts(c), raliviListDeals(c), raliviListTasks(c),
-		raliviListActivities(c), raliviGetOrganization(c),
+		raliviListActivities(c), linked(raliviGetOrganization(c), raliviOrganizationRes),
 	}
+}
+
+// raliviOrganizationRes is the organization as a resource. (Ralivi's API
+// fetches no record by id, so it has no resource templates.)
+var raliviOrganizationRes = Resource{Vendor: ralivi.Name, URI: "ralivi://organization", Name: "ralivi_organization", Title: "Ralivi organization",
+	Description: "The Ralivi organization the API key belongs to: id, name, website, industry."}
+
+// RaliviResources are Ralivi's reference records as resources.
+func RaliviResources(c Clients[*ralivi.Client]) []Resource {
+	return []Resource{raliviOrganizationRes.reading(whole(c, raliviOrganizationOf))}
+}
+
+// raliviStages are Ralivi's built-in pipeline stages; an account may add its own.
+var raliviStages = []string{"lead", "qualified", "proposal", "negotiation", "closed-won"}
+
+// RaliviLookups complete Ralivi's deal stages: the built-in ones and any
+// other the newest deals are in. Contacts come from RaliviContacts.
+func RaliviLookups(c Clients[*ralivi.Client]) map[string]Lookup {
+	stages := func(cl *ralivi.Client, ctx context.Context) ([]string, error) { // shaped as a client method
+		out := slices.Clone(raliviStages)
+		page, err := cl.ListDeals(ctx, "", vendors.PageRequest{Limit: ralivi.MaxLimit})
+		for _, d := range page.Items {
+			if d.Stage != "" && !slices.Contains(out, d.Stage) {
+				out = append(out, d.Stage)
+			}
+		}
+		return out, err
+	}
+	inUse := listLookup(c, stages, func(s string) Candidate { return Candidate{ID: s, Name: s} })
+	inUse.Partial = true // the stages of the newest deals only
+	return map[string]Lookup{"stage": inUse}
 }
 
 // Outputs: snake_case; a field Ralivi sends as null (or empty) is omitted.
@@ -206,13 +238,18 @@ func raliviGetOrganization(c Clients[*ralivi.Client]) Tool {
 	return New("ralivi", "ralivi_get_organization", "Get the Ralivi organization",
 		"Get the Ralivi organization the API key belongs to: id, name, website, industry.",
 		Read, withClient(c, func(ctx context.Context, cl *ralivi.Client, _ raliviGetOrganizationIn) (*raliviOrganization, error) {
-			org, err := cl.GetOrganization(ctx)
-			if err != nil {
-				return nil, err
-			}
-			out := raliviOrganization(*org)
-			return &out, nil
+			return raliviOrganizationOf(ctx, cl)
 		}))
+}
+
+// raliviOrganizationOf is the organization as the tool and the resource show it.
+func raliviOrganizationOf(ctx context.Context, cl *ralivi.Client) (*raliviOrganization, error) {
+	org, err := cl.GetOrganization(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := raliviOrganization(*org)
+	return &out, nil
 }
 
 // raliviVendor is Ralivi's entry in the vendor registry (Vendors).
@@ -223,6 +260,8 @@ var raliviVendor = &Def[ralivi.Config, *ralivi.Client]{
 	Client:     ralivi.New,
 	Tools:      Ralivi,
 	Contacts:   RaliviContacts,
+	Resources:  RaliviResources,
+	Lookups:    RaliviLookups,
 	Emulate: func(bool) (http.Handler, ralivi.Config) {
 		// Ralivi documents no limit: the emulator sets none and the client
 		// keeps its default 60/min, which a demo does not reach.

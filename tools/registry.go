@@ -132,12 +132,7 @@ func recordFrom(ctx context.Context) *callRecord {
 // error) and the observer.
 func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 	log, timeout, store, observe := o.Logger, o.CallTimeout, o.Dedupe, o.Observe
-	vocabulary := map[string]*strings.Replacer{} // vendor -> its endpoint names as tool names
-	for _, v := range Vendors() {
-		if w := v.Vocabulary(); len(w) > 0 {
-			vocabulary[v.Name()] = strings.NewReplacer(w...)
-		}
-	}
+	vocabulary := vocabularies()
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 			start := time.Now()
@@ -196,6 +191,18 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 	}
 }
 
+// vocabularies are each vendor's endpoint names as tool names, for its
+// errors (tool results and resource reads alike).
+func vocabularies() map[string]*strings.Replacer {
+	out := map[string]*strings.Replacer{}
+	for _, v := range Vendors() {
+		if w := v.Vocabulary(); len(w) > 0 {
+			out[v.Name()] = strings.NewReplacer(w...)
+		}
+	}
+	return out
+}
+
 // outcome names a call's result for logs and metrics: "ok",
 // "protocol_error", or the kind the failure recorded ("error" when none did).
 func (r *callRecord) outcome(res *mcp.CallToolResult, err error) string {
@@ -229,6 +236,7 @@ func rewriteResult(res *mcp.CallToolResult, dirty func([]byte) bool, replace fun
 	if res == nil {
 		return res
 	}
+	res = rewriteMeta(res, dirty, replace)
 	found := false
 	for _, c := range res.Content {
 		if t, ok := c.(mcp.TextContent); ok && dirty([]byte(t.Text)) {

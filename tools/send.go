@@ -44,7 +44,7 @@ func NewSend[C Identified, In, Out any](toolset, name, title, description string
 	if _, ok := any(&zero).(guarded); !ok {
 		panic("tool " + name + ": input of a send tool must embed tools.SendGuard")
 	}
-	t, in := build[In](toolset, name, title, description, Send)
+	t, in := build[In, Out](toolset, name, title, description, Send, sendFields...)
 	t.Scope = ScopeSend
 	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := in.bind(req)
@@ -120,6 +120,16 @@ func callerScope(ctx context.Context) string {
 const guardWarning = "the duplicate-send guard could not record this send in its shared store; only this server process will recognise a repeat of it in the next 10 minutes"
 
 func withGuardWarning(res *mcp.CallToolResult) *mcp.CallToolResult {
+	if res.IsError {
+		body, ok := ErrorOf(res)
+		if !ok {
+			return res
+		}
+		body.GuardWarning = guardWarning
+		out := errorResult(body, "")
+		out.Content = res.Content
+		return out
+	}
 	raw, ok := res.StructuredContent.(json.RawMessage)
 	if !ok {
 		return res
@@ -128,9 +138,7 @@ func withGuardWarning(res *mcp.CallToolResult) *mcp.CallToolResult {
 	body := addField(raw, "guard_warning", w)
 	out := *res
 	out.StructuredContent = json.RawMessage(body)
-	if !res.IsError {
-		out.Content = []mcp.Content{mcp.NewTextContent(string(body))}
-	}
+	out.Content = []mcp.Content{mcp.NewTextContent(string(body))}
 	return &out
 }
 
@@ -169,14 +177,21 @@ func sendKey[In any](name, identity string, in In, defaults map[string]any) stri
 	return "send:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// storedResult is what the store keeps of a result.
+// storedResult is what the store keeps of a result: a success's
+// structured content, or a failure's ErrorBody.
 type storedResult struct {
 	IsError bool            `json:"is_error,omitempty"`
 	Body    json.RawMessage `json:"body"`
 }
 
 func encodeResult(res *mcp.CallToolResult) []byte {
-	body, _ := json.Marshal(res.StructuredContent)
+	var body []byte
+	if res.IsError {
+		e, _ := ErrorOf(res)
+		body, _ = json.Marshal(e)
+	} else {
+		body, _ = json.Marshal(res.StructuredContent)
+	}
 	b, _ := json.Marshal(storedResult{IsError: res.IsError, Body: body})
 	return b
 }
@@ -184,8 +199,6 @@ func encodeResult(res *mcp.CallToolResult) []byte {
 func decodeResult(ctx context.Context, b []byte) *mcp.CallToolResult {
 	var s storedResult
 	_ = json.Unmarshal(b, &s)
-	body := markDuplicate(s.Body)
-	text := string(body)
 	r := recordFrom(ctx)
 	if r != nil {
 		r.duplicate.Store(true)
@@ -193,12 +206,14 @@ func decodeResult(ctx context.Context, b []byte) *mcp.CallToolResult {
 	if s.IsError {
 		var e ErrorBody
 		_ = json.Unmarshal(s.Body, &e)
-		text = "An identical call was made in the last 10 minutes and was not sent again. Its result: " + e.Error
+		e.Duplicate = true
 		if r != nil {
 			r.kind = string(e.Kind)
 		}
+		return errorResult(e, "An identical call was made in the last 10 minutes and was not sent again. Its result: "+e.Error)
 	}
-	return &mcp.CallToolResult{IsError: s.IsError, Content: []mcp.Content{mcp.NewTextContent(text)}, StructuredContent: json.RawMessage(body)}
+	body := markDuplicate(s.Body)
+	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(string(body))}, StructuredContent: json.RawMessage(body)}
 }
 
 // markDuplicate adds "duplicate": true to a JSON object.

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -22,6 +23,18 @@ type ServerOptions struct {
 	Redactor      *vendors.Redactor // the app's keys, masked in every result and log line
 	Instructions  string
 	Extra         []server.ServerOption // e.g. a per-request tool filter
+	// Resources are the vendors' records and reference lists, read behind
+	// the same deadline and redaction as the tools.
+	Resources []Resource
+	// Lookups complete resource parameters and prompt arguments; with
+	// PromptCompletions (prompt -> argument -> what completes it) they make
+	// the server offer completion/complete.
+	Lookups           []Lookups
+	PromptCompletions map[string]map[string]ArgCompletion
+	// Visible says whether this request may use a vendor's resources and
+	// completions (nil: always): the per-request toolset, credential and
+	// scope narrowing the tools get from a tool filter.
+	Visible func(ctx context.Context, vendor string) bool
 }
 
 // NewServer builds the MCP server with every tool registered behind the
@@ -34,8 +47,16 @@ func NewServer(o ServerOptions) *server.MCPServer {
 		o.Dedupe = dedupe.NewMemory()
 	}
 	opts := []server.ServerOption{
+		server.WithHooks(&server.Hooks{}), // resources' list filters are added to it (or to Extra's)
 		server.WithToolCapabilities(false),
 		server.WithToolHandlerMiddleware(Middleware(o)),
+	}
+	if len(o.Resources) > 0 {
+		opts = append(opts, server.WithResourceCapabilities(false, false))
+	}
+	if len(o.Lookups) > 0 || len(o.PromptCompletions) > 0 {
+		c := newCompleter(o)
+		opts = append(opts, server.WithCompletions(), server.WithPromptCompletionProvider(c), server.WithResourceCompletionProvider(c))
 	}
 	if o.Instructions != "" {
 		opts = append(opts, server.WithInstructions(o.Instructions))
@@ -47,5 +68,6 @@ func NewServer(o ServerOptions) *server.MCPServer {
 	s := server.NewMCPServer(o.Name, o.Version, opts...)
 	Add(s, o.Tools)
 	s.AddPrompts(o.Prompts...)
+	addResources(s, o, o.Resources)
 	return s
 }

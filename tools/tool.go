@@ -1,8 +1,43 @@
 // Package tools is the MCP layer: one file per vendor declaring its tools,
-// the typed-handler adapter that turns a Go input struct into a JSON Schema
-// and a vendor failure into a tool error, and the registry (toolsets,
-// read-only filter). Nothing here builds HTTP requests: handlers call the
-// vendor clients in vendors/.
+// the typed-handler adapter that turns a Go input struct into the input
+// schema, the Go result type into the output schema and a vendor failure
+// into a tool error, and the registry (toolsets, read-only filter).
+// Nothing here builds HTTP requests: handlers call the vendor clients in
+// vendors/.
+//
+// # Results and output schemas
+//
+// Every tool declares an outputSchema reflected from its result type
+// (newOutput), and every success carries structured content that matches
+// it, plus the same JSON as text. A failure (isError) carries its
+// sentence as text and its facts (ErrorBody: kind, fields,
+// retry_after_seconds...) in _meta under ErrorMeta, and no structured
+// content, because official clients check a failure's structured content
+// against the success schema:
+//
+//   - The TypeScript SDK client (@modelcontextprotocol/sdk 1.32.2,
+//     dist/esm/client/index.js, Client.callTool, lines 479-509) only
+//     exempts a failure from having structured content (line 489:
+//     `!result.structuredContent && !result.isError`); any structured
+//     content present is validated against the output schema whatever
+//     isError says (line 493: `if (result.structuredContent)`), and a
+//     mismatch throws McpError InvalidParams ("Structured content does not
+//     match the tool's output schema"), so the caller never sees the
+//     failure (typescript-sdk issue #1943; the fix, PR #1945, is not in
+//     1.32.2). Its own McpServer never sends structured content with a
+//     failure (dist/esm/server/mcp.js, validateToolOutput, line 247).
+//   - The Go SDK client (github.com/modelcontextprotocol/go-sdk v1.8.0,
+//     mcp/client.go, ClientSession.CallTool, lines 1284-1299) validates no
+//     structured content: the cached tool definition (lookupTool, line
+//     599) serves only the x-mcp-header request headers
+//     (mcp/streamable_headers.go line 213), and ListTools filters tools
+//     only on those annotations (filterValidTools, line 261). Its own
+//     server, too, answers a failed typed handler with text only
+//     (mcp/server.go lines 414 and 432, CallToolResult.SetError in
+//     mcp/protocol.go line 337).
+//
+// So a failure without structured content passes both, as it does every
+// client that follows them; _meta is not validated by either.
 package tools
 
 import (
@@ -11,7 +46,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -60,7 +97,7 @@ var (
 // It panics on a schema that cannot be built: a programming error caught by
 // every test that lists the tools.
 func New[In, Out any](toolset, name, title, description string, h Hints, fn func(context.Context, In) (Out, error)) Tool {
-	t, in := build[In](toolset, name, title, description, h)
+	t, in := build[In, Out](toolset, name, title, description, h)
 	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := in.bind(req)
 		if err != nil {
@@ -71,9 +108,11 @@ func New[In, Out any](toolset, name, title, description string, h Hints, fn func
 	return t
 }
 
-// build is a tool's definition (annotations, generated schema) and the
-// binder of its arguments; the caller sets the handler.
-func build[In any](toolset, name, title, description string, h Hints) (Tool, input[In]) {
+// build is a tool's definition (annotations, generated input and output
+// schemas) and the binder of its arguments; the caller sets the handler.
+// extra are fields the tool layer may add to Out's in a result (the
+// duplicate-send guard's).
+func build[In, Out any](toolset, name, title, description string, h Hints, extra ...outputField) (Tool, input[In]) {
 	in := newInput[In](name)
 	scope := ScopeWrite
 	if h.ReadOnly {
@@ -83,9 +122,10 @@ func build[In any](toolset, name, title, description string, h Hints) (Tool, inp
 		Toolset: toolset,
 		Scope:   scope,
 		Def: mcp.Tool{
-			Name:           name,
-			Description:    description,
-			RawInputSchema: in.raw,
+			Name:            name,
+			Description:     description,
+			RawInputSchema:  in.raw,
+			RawOutputSchema: newOutput[Out](name, extra...),
 			Annotations: mcp.ToolAnnotation{
 				Title:           title,
 				ReadOnlyHint:    mcp.ToBoolPtr(h.ReadOnly),
@@ -164,6 +204,157 @@ func newInput[T any](name string) input[T] {
 		}
 	}
 	return input[T]{raw: raw, schema: compiled, props: props, defaults: defaults}
+}
+
+// outputField is a property the tool layer may add to every result of a
+// tool, beside its Out's: optional, with a JSON Schema type.
+type outputField struct{ name, typ string }
+
+// sendFields are what the duplicate-send guard may add to a send's result
+// (markDuplicate, withGuardWarning).
+var sendFields = []outputField{{"duplicate", "boolean"}, {"guard_warning", "string"}}
+
+// newOutput is the output schema of a tool whose result is Out, with extra
+// optional properties. It is reflected like the inputs (flat: no $ref or
+// $defs) and keeps only what encoding/json guarantees for every value of
+// Out, so that no answer a vendor gives can make a success fail a client's
+// validation: types, properties, required (the fields without omitempty
+// or omitzero), null where a nil pointer, slice or map is encoded as null,
+// and date-time for time.Time. Descriptions, enums, patterns and bounds
+// are left out: they would describe the vendor's data, which this server
+// does not vouch for, and they cost bytes in every tools/list.
+func newOutput[Out any](name string, extra ...outputField) json.RawMessage {
+	r := jsonschema.Reflector{DoNotReference: true, ExpandedStruct: true, AllowAdditionalProperties: true}
+	t := reflect.TypeFor[Out]()
+	s := outputShape(r.ReflectFromType(t), t)
+	if s.Type != "object" {
+		panic(fmt.Sprintf("tool %s: the result must encode as a JSON object (structured content), not %q", name, s.Type))
+	}
+	if s.Properties == nil {
+		s.Properties = jsonschema.NewProperties()
+	}
+	for _, f := range extra {
+		if _, taken := s.Properties.Get(f.name); taken {
+			panic(fmt.Sprintf("tool %s: the result already has a field %q", name, f.name))
+		}
+		s.Properties.Set(f.name, &jsonschema.Schema{Type: f.typ})
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("tool %s: output schema: %v", name, err))
+	}
+	return raw
+}
+
+var (
+	timeType      = reflect.TypeFor[time.Time]()
+	marshalerType = reflect.TypeFor[json.Marshaler]()
+)
+
+// outputShape is what an output schema keeps of s, the reflected schema of
+// t: type, format (time.Time's date-time only), properties, required,
+// items and additionalProperties, with null added to the type of each
+// field encoding/json may write as null. A type that encodes itself
+// (json.Marshaler, but time.Time) may be anything.
+func outputShape(s *jsonschema.Schema, t reflect.Type) *jsonschema.Schema {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if s == nil || t.Kind() == reflect.Interface || t != timeType && (t.Implements(marshalerType) || reflect.PointerTo(t).Implements(marshalerType)) {
+		return &jsonschema.Schema{}
+	}
+	out := &jsonschema.Schema{Type: s.Type, Required: s.Required}
+	if t == timeType {
+		out.Format = s.Format
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if s.Properties == nil {
+			break
+		}
+		fields := jsonFields(t)
+		out.Properties = jsonschema.NewProperties()
+		for p := s.Properties.Oldest(); p != nil; p = p.Next() {
+			f, ok := fields[p.Key]
+			if !ok {
+				out.Properties.Set(p.Key, &jsonschema.Schema{})
+				continue
+			}
+			ps := outputShape(p.Value, f.Type)
+			if nullable(f) && ps.Type != "" {
+				ps.Extras = map[string]any{"type": []string{ps.Type, "null"}}
+				ps.Type = ""
+			}
+			out.Properties.Set(p.Key, ps)
+		}
+	case reflect.Slice, reflect.Array:
+		if s.Items != nil {
+			out.Items = outputShape(s.Items, t.Elem())
+		}
+	case reflect.Map:
+		if s.AdditionalProperties != nil {
+			out.AdditionalProperties = outputShape(s.AdditionalProperties, t.Elem())
+		}
+	}
+	return out
+}
+
+// nullable reports whether encoding/json may write f as null: a nil
+// pointer, slice, map or interface it does not omit.
+func nullable(f reflect.StructField) bool {
+	switch f.Type.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
+		_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		for o := range strings.SplitSeq(opts, ",") {
+			if o == "omitempty" || o == "omitzero" {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// jsonFields are t's fields by their JSON names, embedded structs' fields
+// promoted as encoding/json does (the shallower wins).
+func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
+	var promoted []reflect.StructField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+			promoted = append(promoted, f)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f
+	}
+	for _, e := range promoted {
+		et := e.Type
+		if et.Kind() == reflect.Pointer {
+			et = et.Elem()
+		}
+		for name, f := range jsonFields(et) {
+			if _, shadowed := out[name]; !shadowed {
+				out[name] = f
+			}
+		}
+	}
+	return out
 }
 
 // Formats some hosts reject (Gemini takes only date-time) are published as
@@ -281,7 +472,12 @@ func Result(v any) *mcp.CallToolResult {
 	}
 }
 
-// ErrorBody is the structured content of a failed call.
+// ErrorMeta is the _meta key of a failed call's result under which its
+// facts (ErrorBody) travel.
+const ErrorMeta = "crm-mcp/error"
+
+// ErrorBody is what a failed call says, as facts: in its result's _meta
+// under ErrorMeta, never as structured content (see the package doc).
 type ErrorBody struct {
 	Error             string            `json:"error"`
 	Kind              vendors.Kind      `json:"kind"`
@@ -289,18 +485,51 @@ type ErrorBody struct {
 	Status            int               `json:"status,omitempty"`
 	Fields            map[string]string `json:"fields,omitempty"`
 	RetryAfterSeconds int               `json:"retry_after_seconds,omitempty"`
+	// Duplicate: the duplicate-send guard answered with the failure of an
+	// identical call made before, and did not call the vendor again.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// GuardWarning: the guard could not record this call in its shared store.
+	GuardWarning string `json:"guard_warning,omitempty"`
 }
 
 // ErrorResult is a failed call as a tool result (isError), never a protocol
-// error: a sentence the agent can act on plus the same facts structured.
+// error: a sentence the agent can act on, as text, and the same facts in
+// _meta. It carries no structured content: that is for a success, and must
+// match the tool's output schema.
 func ErrorResult(err error) *mcp.CallToolResult {
 	body := errorBody(err)
+	return errorResult(body, body.Error)
+}
+
+// errorResult is a failed call's result saying text, with body's facts.
+func errorResult(body ErrorBody, text string) *mcp.CallToolResult {
 	b, _ := json.Marshal(body)
 	return &mcp.CallToolResult{
-		IsError:           true,
-		Content:           []mcp.Content{mcp.NewTextContent(body.Error)},
-		StructuredContent: json.RawMessage(b),
+		Result:  mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{ErrorMeta: json.RawMessage(b)}}},
+		IsError: true,
+		Content: []mcp.Content{mcp.NewTextContent(text)},
 	}
+}
+
+// ErrorOf is the facts of a failed call's result, as its _meta carries
+// them, and whether it has any.
+func ErrorOf(res *mcp.CallToolResult) (ErrorBody, bool) {
+	var body ErrorBody
+	if res == nil || res.Meta == nil {
+		return body, false
+	}
+	v, ok := res.Meta.AdditionalFields[ErrorMeta]
+	if !ok {
+		return body, false
+	}
+	raw, ok := v.(json.RawMessage)
+	if !ok { // decoded from the wire: a map
+		var err error
+		if raw, err = json.Marshal(v); err != nil {
+			return body, false
+		}
+	}
+	return body, json.Unmarshal(raw, &body) == nil && body.Error != ""
 }
 
 // failed is ErrorResult that also records the failure's kind for the
@@ -350,4 +579,44 @@ func orDefault(v, def int) int {
 		return def
 	}
 	return v
+}
+
+// rewriteMeta applies replace to every string value of a result's _meta
+// (a failure's facts) that dirty finds something in, as rewriteResult does
+// to its text and structured content.
+func rewriteMeta(res *mcp.CallToolResult, dirty func([]byte) bool, replace func(string) string) *mcp.CallToolResult {
+	if res.Meta == nil || len(res.Meta.AdditionalFields) == 0 {
+		return res
+	}
+	fields := make(map[string]any, len(res.Meta.AdditionalFields))
+	changed := false
+	for k, v := range res.Meta.AdditionalFields {
+		fields[k] = v
+		raw, ok := v.(json.RawMessage)
+		if !ok {
+			var err error
+			if raw, err = json.Marshal(v); err != nil {
+				delete(fields, k)
+				changed = true
+				continue
+			}
+		}
+		if !dirty(raw) {
+			continue
+		}
+		var x any
+		if json.Unmarshal(raw, &x) != nil {
+			delete(fields, k)
+		} else {
+			b, _ := json.Marshal(rewriteValue(replace, x))
+			fields[k] = json.RawMessage(b)
+		}
+		changed = true
+	}
+	if !changed {
+		return res
+	}
+	out := *res
+	out.Meta = &mcp.Meta{ProgressToken: res.Meta.ProgressToken, AdditionalFields: fields}
+	return &out
 }

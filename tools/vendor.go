@@ -11,8 +11,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,13 +62,21 @@ type Vendor interface {
 	// Catalog is the vendor's tools built without a client: for listing,
 	// docs and snapshots (their handlers must not be called).
 	Catalog() []Tool
+	// ResourceCatalog is the vendor's resources built without a client
+	// (their Read must not be called).
+	ResourceCatalog() []Resource
+	// CompletionKinds are the kinds of record the vendor completes
+	// ("contact", "template", ...), in name order.
+	CompletionKinds() []string
 }
 
-// Toolset is what a vendor contributes: its tools and its part of the
-// cross-vendor contact search.
+// Toolset is what a vendor contributes: its tools, its part of the
+// cross-vendor contact search, its resources and its completion lookups.
 type Toolset struct {
-	Tools    []Tool
-	Contacts ContactSource
+	Tools     []Tool
+	Contacts  ContactSource
+	Resources []Resource
+	Lookups   Lookups
 }
 
 // Checker is a vendor's configuration (vendors/<name>.Config): Check says,
@@ -83,6 +93,13 @@ type Def[Cfg Checker, C any] struct {
 	Contacts   func(Clients[C]) ContactSource           // its part of crm_search_contacts
 	Emulate    func(unlimited bool) (http.Handler, Cfg) // an emulator (limits lifted if asked) and a config that reaches it
 	Words      []string                                 // Vocabulary: vendor endpoint name, tool name, ...
+	// Resources are its records (a template per record it can fetch by id,
+	// <vendor>://<collection>/{id}) and its small reference lists.
+	Resources func(Clients[C]) []Resource
+	// Lookups complete its resource parameters and prompt arguments, by
+	// kind of record ("template", "stage", ...); "contact" is added from
+	// Contacts.
+	Lookups func(Clients[C]) map[string]Lookup
 }
 
 // Vocabulary implements Vendor.
@@ -101,6 +118,46 @@ func (d *Def[Cfg, C]) EnvVars() []string { var c Cfg; return EnvNames(reflect.Ty
 func (d *Def[Cfg, C]) Catalog() []Tool {
 	var zero C
 	return d.Tools(Static(zero))
+}
+
+// ResourceCatalog implements Vendor.
+func (d *Def[Cfg, C]) ResourceCatalog() []Resource {
+	var zero C
+	if d.Resources == nil {
+		return nil
+	}
+	return d.Resources(Static(zero))
+}
+
+// CompletionKinds implements Vendor.
+func (d *Def[Cfg, C]) CompletionKinds() []string {
+	var zero C
+	kinds := []string{}
+	if d.Lookups != nil {
+		kinds = slices.Collect(maps.Keys(d.Lookups(Static(zero))))
+	}
+	if d.Contacts != nil && d.Contacts(Static(zero)).Search != nil {
+		kinds = append(kinds, "contact")
+	}
+	slices.Sort(kinds)
+	return slices.Compact(kinds)
+}
+
+// toolset is everything the vendor offers on these clients.
+func (d *Def[Cfg, C]) toolset(clients Clients[C]) Toolset {
+	src := d.Contacts(clients)
+	set := Toolset{Tools: d.Tools(clients), Contacts: src,
+		Lookups: Lookups{Vendor: d.VendorName, Kinds: map[string]Lookup{}, Identity: identityOf(clients)}}
+	if d.Resources != nil {
+		set.Resources = d.Resources(clients)
+	}
+	if d.Lookups != nil {
+		maps.Copy(set.Lookups.Kinds, d.Lookups(clients))
+	}
+	if src.Search != nil {
+		set.Lookups.Kinds["contact"] = contactLookup(src)
+	}
+	return set
 }
 
 // parse reads the vendor's configuration from l (nothing is kept between
@@ -189,17 +246,16 @@ func (d *Def[Cfg, C]) Build(ctx context.Context, o vendors.Options, env envconfi
 		return zero, &vendors.Error{Vendor: d.VendorName, Kind: vendors.KindAuth,
 			Message: "no credentials for this vendor: send the " + strings.Join(HeaderNames(d.Creds), " and ") + " headers"}
 	}
-	src := d.Contacts(clients)
-	src.Enabled = func(ctx context.Context) bool { return envOK || perRequest && d.InRequest(ctx) }
-	return Toolset{Tools: d.Tools(clients), Contacts: src}
+	set := d.toolset(clients)
+	set.Contacts.Enabled = func(ctx context.Context) bool { return envOK || perRequest && d.InRequest(ctx) }
+	return set
 }
 
 // Sandbox implements Vendor.
 func (d *Def[Cfg, C]) Sandbox(o vendors.Options) (Toolset, http.Handler) {
 	h, cfg := d.Emulate(o.Unlimited)
 	o.HTTP = &http.Client{Transport: emulator.Transport(h)}
-	clients := Static(d.Client(cfg, o))
-	return Toolset{Tools: d.Tools(clients), Contacts: d.Contacts(clients)}, h
+	return d.toolset(Static(d.Client(cfg, o))), h
 }
 
 // InRequest implements Vendor.

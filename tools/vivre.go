@@ -14,9 +14,30 @@ import (
 // Vivre returns the Vivre toolset.
 func Vivre(c Clients[*vivre.Client]) []Tool {
 	return []Tool{
-		vivreListContacts(c), vivreGetContact(c), vivreCreateContact(c),
+		vivreListContacts(c), linked(vivreGetContact(c), vivreContact, "id"), linked(vivreCreateContact(c), vivreContact, "id"),
 		vivreCreateDeal(c), vivreUpdateDeal(c), vivreLogActivity(c),
 	}
+}
+
+// vivreContact is a Vivre contact as a resource. (Vivre's API cannot
+// fetch a deal or an activity, so they are not resources.)
+var vivreContact = Resource{Vendor: vivre.Name, URI: "vivre://contacts/{id}", Name: "vivre_contact", Title: "Vivre contact",
+	Description: "One Vivre contact by id (e.g. cnt_8821): stage, tags, AI score; as vivre_get_contact returns it.",
+	Complete:    map[string]string{"id": "contact"}}
+
+// VivreResources are Vivre's records as resources.
+func VivreResources(c Clients[*vivre.Client]) []Resource {
+	return []Resource{vivreContact.reading(byID(c, func(ctx context.Context, cl *vivre.Client, id string) (*vivre.Contact, error) {
+		return cl.GetContact(ctx, id)
+	}))}
+}
+
+// vivreStages are Vivre's fixed pipeline stages (vivre_create_deal's enum).
+var vivreStages = []string{"new", "qualified", "proposal", "won", "lost"}
+
+// VivreLookups complete Vivre's deal stages (contacts come from VivreContacts).
+func VivreLookups(Clients[*vivre.Client]) map[string]Lookup {
+	return map[string]Lookup{"stage": fixedLookup(vivreStages...)}
 }
 
 type vivreListContactsIn struct {
@@ -139,6 +160,8 @@ var vivreVendor = &Def[vivre.Config, *vivre.Client]{
 	Client:     vivre.New,
 	Tools:      Vivre,
 	Contacts:   VivreContacts,
+	Resources:  VivreResources,
+	Lookups:    VivreLookups,
 	Emulate: func(unlimited bool) (http.Handler, vivre.Config) {
 		// The sandbox emulates the Pro plan (600/min) so demos do not stall.
 		return vivretest.New(vivretest.Options{RatePerMinute: OrUnlimited(unlimited, 600)}), vivre.Config{APIKey: vivretest.APIKey,

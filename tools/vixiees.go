@@ -18,8 +18,57 @@ func Vixiees(c Clients[*vixiees.Client]) []Tool {
 	return []Tool{
 		vixieesListContacts(c), vixieesCreateContact(c), vixieesUpdateContact(c),
 		vixieesListDeals(c), vixieesCreateDeal(c), vixieesUpdateDeal(c),
-		vixieesListRecordings(c), vixieesGetRecording(c),
+		vixieesListRecordings(c), linked(vixieesGetRecording(c), vixieesRecordingRes, "id"),
 		vixieesListWhatsAppTemplates(c), vixieesSendWhatsAppTemplate(c), vixieesCreateTask(c),
+	}
+}
+
+// Vixiees' call recordings and WhatsApp templates as resources. (Its API
+// fetches no contact or deal by id, so they are not resources.)
+var (
+	vixieesRecordingRes = Resource{Vendor: vixiees.Name, URI: "vixiees://recordings/{id}", Name: "vixiees_recording", Title: "Vixiees call recording",
+		Description: "One recorded call by id (e.g. vx_rec_801): contact, duration, when, audio url and transcript summary.",
+		Complete:    map[string]string{"id": "recording"}}
+	vixieesTemplatesRes = Resource{Vendor: vixiees.Name, URI: "vixiees://templates", Name: "vixiees_templates", Title: "Vixiees WhatsApp templates",
+		Description: "Every approved WhatsApp template: id, name, language, body with {{1}}, {{2}}... and variable_count."}
+)
+
+// VixieesResources are Vixiees' records and reference lists as resources.
+func VixieesResources(c Clients[*vixiees.Client]) []Resource {
+	return []Resource{
+		vixieesRecordingRes.reading(byID(c, func(ctx context.Context, cl *vixiees.Client, id string) (*vixiees.Recording, error) {
+			return cl.GetRecording(ctx, id)
+		})),
+		vixieesTemplatesRes.reading(whole(c, vixieesAllTemplates)),
+	}
+}
+
+// vixieesStages are Vixiees' pipeline stages (vixiees_create_deal's enum).
+var vixieesStages = []string{"new", "qualified", "proposal", "negotiation", "won", "lost"}
+
+// VixieesLookups complete Vixiees' recordings (the first page), templates
+// (by name), their languages and its deal stages; contacts come from
+// VixieesContacts.
+func VixieesLookups(c Clients[*vixiees.Client]) map[string]Lookup {
+	templates := func(cl *vixiees.Client, ctx context.Context) ([]vixiees.Template, error) { // shaped as a client method
+		l, err := vixieesAllTemplates(ctx, cl)
+		return l.Templates, err
+	}
+	recordings := func(cl *vixiees.Client, ctx context.Context) ([]vixiees.Recording, error) {
+		p, err := cl.ListRecordings(ctx, vendors.PageRequest{Limit: completionBrowse})
+		return p.Items, err
+	}
+	newest := listLookup(c, recordings, func(r vixiees.Recording) Candidate {
+		return Candidate{ID: r.ID, Name: r.ID, Match: []string{r.ContactID, r.RecordedAt.Format(time.DateOnly), r.TranscriptSummary}}
+	})
+	newest.Partial = true
+	return map[string]Lookup{
+		"recording": newest,
+		"template": listLookup(c, templates, func(t vixiees.Template) Candidate {
+			return Candidate{ID: t.ID, Name: t.Name, Match: []string{t.Name, t.Category, t.Body}}
+		}),
+		"language": listLookup(c, templates, func(t vixiees.Template) Candidate { return Candidate{ID: t.Language, Name: t.Language} }),
+		"stage":    fixedLookup(vixieesStages...),
 	}
 }
 
@@ -179,23 +228,29 @@ func vixieesListWhatsAppTemplates(c Clients[*vixiees.Client]) Tool {
 	return New("vixiees", "vixiees_list_whatsapp_templates", "List Vixiees WhatsApp templates",
 		"List every approved WhatsApp template: id, name, language, body with {{1}}, {{2}}... and variable_count. Use before vixiees_send_whatsapp_template.",
 		Read, withClient(c, func(ctx context.Context, cl *vixiees.Client, _ struct{}) (vixieesTemplateList, error) {
-			out := vixieesTemplateList{Templates: []vixiees.Template{}}
-			cursor := ""
-			for p := 1; p <= vixieesMaxTemplatePages; p++ {
-				page, err := cl.ListTemplates(ctx, vendors.PageRequest{Limit: vixiees.MaxLimit, Cursor: cursor})
-				if err != nil {
-					return vixieesTemplateList{}, err
-				}
-				out.Templates = append(out.Templates, page.Items...)
-				pages := (page.Total + vixiees.MaxLimit - 1) / vixiees.MaxLimit
-				Progress(ctx, p, min(pages, vixieesMaxTemplatePages), "read a page of templates")
-				if cursor = page.Next; cursor == "" {
-					return out, nil
-				}
-			}
-			out.Note = fmt.Sprintf("only the first %d templates were read; the account has more", len(out.Templates))
-			return out, nil
+			return vixieesAllTemplates(ctx, cl)
 		}))
+}
+
+// vixieesAllTemplates reads every template (up to vixieesMaxTemplatePages
+// pages), as the tool and the resource show them.
+func vixieesAllTemplates(ctx context.Context, cl *vixiees.Client) (vixieesTemplateList, error) {
+	out := vixieesTemplateList{Templates: []vixiees.Template{}}
+	cursor := ""
+	for p := 1; p <= vixieesMaxTemplatePages; p++ {
+		page, err := cl.ListTemplates(ctx, vendors.PageRequest{Limit: vixiees.MaxLimit, Cursor: cursor})
+		if err != nil {
+			return vixieesTemplateList{}, err
+		}
+		out.Templates = append(out.Templates, page.Items...)
+		pages := (page.Total + vixiees.MaxLimit - 1) / vixiees.MaxLimit
+		Progress(ctx, p, min(pages, vixieesMaxTemplatePages), "read a page of templates")
+		if cursor = page.Next; cursor == "" {
+			return out, nil
+		}
+	}
+	out.Note = fmt.Sprintf("only the first %d templates were read; the account has more", len(out.Templates))
+	return out, nil
 }
 
 type vixieesSendIn struct {
@@ -245,6 +300,8 @@ var vixieesVendor = &Def[vixiees.Config, *vixiees.Client]{
 	Client:     vixiees.New,
 	Tools:      Vixiees,
 	Contacts:   VixieesContacts,
+	Resources:  VixieesResources,
+	Lookups:    VixieesLookups,
 	Emulate: func(unlimited bool) (http.Handler, vixiees.Config) {
 		// The sandbox is a 4-licence account (100/min, 6000/h, 144000/day,
 		// 40 per 2 s): the documented windows, with room for a demo that

@@ -254,13 +254,13 @@ func TestVixieesRateLimitIsToolError(t *testing.T) {
 	}
 }
 
-// The whole server's tools/list must stay under 40 000 bytes for ~50 tools:
+// What a model sees of the whole server's tools/list must stay under 40 000 bytes for ~50 tools:
 // this toolset's share is about 800 bytes a tool.
 func TestVixieesToolDefinitionsAreSmall(t *testing.T) {
 	ts := Vixiees(Static(vixiees.New(vixiees.Config{APIKey: "k"}, vendors.Options{})))
 	total := 0
 	for _, tool := range ts {
-		b, err := json.Marshal(tool.Def)
+		b, err := json.Marshal(ModelView(tool.Def))
 		if err != nil {
 			t.Fatal(err)
 		}

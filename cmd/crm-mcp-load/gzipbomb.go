@@ -90,8 +90,8 @@ func (b *bombVendor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // tooLarge reports whether r is the tool error of a response over the
 // server's body cap.
 func tooLarge(r toolResult) bool {
-	return r.IsError && r.StructuredContent.Kind == "bad_response" &&
-		strings.Contains(r.StructuredContent.Error, "larger than")
+	return r.IsError && r.Meta.Error.Kind == "bad_response" &&
+		strings.Contains(r.Meta.Error.Error, "larger than")
 }
 
 // modeGzipBomb spawns the real (not sandbox) server against a Vivre that
@@ -171,7 +171,7 @@ func modeGzipBomb(ctx context.Context, cfg config, w io.Writer) error {
 				default:
 					rd.other++
 					if firstOther == "" {
-						firstOther = fmt.Sprintf("isError %v, kind %q: %s", r.IsError, r.StructuredContent.Kind, r.StructuredContent.Error)
+						firstOther = fmt.Sprintf("isError %v, kind %q: %s", r.IsError, r.Meta.Error.Kind, r.Meta.Error.Error)
 					}
 				}
 			}()

@@ -168,20 +168,20 @@ func modeLimits(ctx context.Context, cfg config, w io.Writer) error {
 					if firstErr == "" {
 						firstErr = err.Error()
 					}
-				case r.IsError && r.StructuredContent.Kind == "rate_limited":
+				case r.IsError && r.Meta.Error.Kind == "rate_limited":
 					refused++
 				case r.IsError:
 					failed++
 					if firstErr == "" {
-						firstErr = "isError, kind " + r.StructuredContent.Kind
+						firstErr = "isError, kind " + r.Meta.Error.Kind
 					}
 				}
 				mu.Unlock()
-				if r.IsError && r.StructuredContent.Kind == "rate_limited" {
+				if r.IsError && r.Meta.Error.Kind == "rate_limited" {
 					// The server's limiter said the slot is further off than a
 					// call may wait: come back so the next call waits in the
 					// server for its slot (at most 30 s ahead), as an agent would.
-					pause := time.Duration(r.StructuredContent.RetryAfterSeconds)*time.Second - 20*time.Second
+					pause := time.Duration(r.Meta.Error.RetryAfterSeconds)*time.Second - 20*time.Second
 					select {
 					case <-time.After(max(pause, 100*time.Millisecond)):
 					case <-runCtx.Done():

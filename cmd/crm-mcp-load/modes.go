@@ -60,7 +60,7 @@ func modeOverhead(ctx context.Context, cfg config, srv *server, w io.Writer) err
 		r, err := callTool(ctx, sess, cfg.tool, cfg.args)
 		d := time.Since(start)
 		if err == nil && r.IsError {
-			err = fmt.Errorf("%s failed: kind %s", cfg.tool, r.StructuredContent.Kind)
+			err = fmt.Errorf("%s failed: kind %s", cfg.tool, r.Meta.Error.Kind)
 		}
 		return d, err
 	}
@@ -187,7 +187,7 @@ func throughputRun(ctx context.Context, cfg config, srv *server, transport strin
 					r, err := callTool(ctx, s, cfg.tool, cfg.args)
 					d := time.Since(start)
 					if err == nil && r.IsError {
-						err = fmt.Errorf("isError, kind %s", r.StructuredContent.Kind)
+						err = fmt.Errorf("isError, kind %s", r.Meta.Error.Kind)
 					}
 					if err != nil {
 						nerr.Add(1)

@@ -60,23 +60,31 @@ func newHTTPClient(conns int) *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// httpSession speaks streamable HTTP (POST /mcp, Mcp-Session-Id).
+// httpSession speaks streamable HTTP (POST /mcp). A stateful server names
+// the session in Mcp-Session-Id; a stateless one issues none, and each
+// request then stands alone.
 type httpSession struct {
-	c    *http.Client
-	url  string
-	sid  string
-	next atomic.Int64
-	auth string
+	c       *http.Client
+	url     string
+	sid     string
+	version string // negotiated protocol version, sent as Mcp-Protocol-Version after initialize
+	next    atomic.Int64
+	auth    string
 }
 
 func openHTTP(ctx context.Context, c *http.Client, base, auth string) (*httpSession, error) {
 	s := &httpSession{c: c, url: base + "/mcp", auth: auth}
-	if _, err := s.rpc(ctx, "initialize", initParams); err != nil {
+	raw, err := s.rpc(ctx, "initialize", initParams)
+	if err != nil {
 		return nil, err
 	}
-	if s.sid == "" {
-		return nil, errors.New("initialize: no Mcp-Session-Id in the reply")
+	var init struct {
+		ProtocolVersion string `json:"protocolVersion"`
 	}
+	if err := json.Unmarshal(raw, &init); err != nil || init.ProtocolVersion == "" {
+		return nil, fmt.Errorf("initialize: no protocolVersion in the result: %.200s", raw)
+	}
+	s.version = init.ProtocolVersion
 	if err := s.post(ctx, rpcRequest{JSONRPC: "2.0", Method: "notifications/initialized"}, nil); err != nil {
 		return nil, err
 	}
@@ -105,6 +113,9 @@ func (s *httpSession) post(ctx context.Context, msg rpcRequest, out *rpcResponse
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if s.sid != "" {
 		req.Header.Set("Mcp-Session-Id", s.sid)
+	}
+	if s.version != "" {
+		req.Header.Set("Mcp-Protocol-Version", s.version)
 	}
 	if s.auth != "" {
 		req.Header.Set("Authorization", "Bearer "+s.auth)
@@ -145,6 +156,9 @@ func (s *httpSession) post(ctx context.Context, msg rpcRequest, out *rpcResponse
 }
 
 func (s *httpSession) close() {
+	if s.sid == "" { // stateless: nothing to end
+		return
+	}
 	req, err := http.NewRequest(http.MethodDelete, s.url, nil)
 	if err != nil {
 		return
@@ -341,14 +355,17 @@ func open(ctx context.Context, transport string, c *http.Client, base, auth stri
 	return openHTTP(ctx, c, base, auth)
 }
 
-// toolResult is what the load command reads of a tools/call result.
+// toolResult is what the load command reads of a tools/call result: a
+// failure's facts are in _meta (tools.ErrorMeta).
 type toolResult struct {
-	IsError           bool `json:"isError"`
-	StructuredContent struct {
-		Kind              string `json:"kind"`
-		Error             string `json:"error"`
-		RetryAfterSeconds int    `json:"retry_after_seconds"`
-	} `json:"structuredContent"`
+	IsError bool `json:"isError"`
+	Meta    struct {
+		Error struct {
+			Kind              string `json:"kind"`
+			Error             string `json:"error"`
+			RetryAfterSeconds int    `json:"retry_after_seconds"`
+		} `json:"crm-mcp/error"`
+	} `json:"_meta"`
 }
 
 // callTool makes one tools/call and reads whether it failed.

@@ -91,6 +91,8 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	var all []tools.Tool
 	var names []string
 	var sources []tools.ContactSource
+	var resources []tools.Resource // of the vendors --toolsets keeps
+	var lookups []tools.Lookups
 	var ignored []string // vendors whose keys --sandbox leaves unused
 	for _, v := range tools.Vendors() {
 		ok, err := v.Configured(ctx, env)
@@ -116,6 +118,8 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 		all = append(all, set.Tools...)
 		if len(cfg.Toolsets) == 0 || slices.Contains(cfg.Toolsets, v.Name()) {
 			sources = append(sources, narrowed(v.Name(), set.Contacts))
+			resources = append(resources, set.Resources...) // read-only keeps them: they are reads
+			lookups = append(lookups, set.Lookups)
 		}
 		names = append(names, v.Name())
 	}
@@ -142,10 +146,11 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	a.mcp = tools.NewServer(tools.ServerOptions{
 		Name: "crm-mcp", Version: version, Tools: exposed, Prompts: prompts.Server(), Logger: log, CallTimeout: cfg.CallTimeout,
 		Observe: a.metrics.observeCall, Dedupe: store, Redactor: a.redactor, Instructions: instructions(names, cfg.Sandbox),
-		Extra: []server.ServerOption{server.WithToolFilter(a.toolFilter)},
+		Extra:     []server.ServerOption{server.WithToolFilter(a.toolFilter)},
+		Resources: resources, Lookups: lookups, PromptCompletions: prompts.Completions(), Visible: a.vendorVisible,
 	})
 	log.Info("crm-mcp ready", "version", version, "transport", cfg.Transport, "toolsets", names, "tools", len(exposed),
-		"read_only", cfg.ReadOnly, "client_credentials", perRequest)
+		"resources", len(resources), "read_only", cfg.ReadOnly, "client_credentials", perRequest)
 	return a, nil
 }
 

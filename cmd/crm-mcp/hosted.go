@@ -86,6 +86,27 @@ func (a *app) toolFilter(ctx context.Context, ts []mcp.Tool) []mcp.Tool {
 	return out
 }
 
+// vendorVisible says whether this request may read a vendor's resources
+// and complete its records: as toolFilter does for its tools, it hides the
+// vendors the caller has no credentials for (client-credentials mode) and
+// those X-MCP-Toolsets leaves out, and with scopes it needs crm:read.
+// X-MCP-Read-Only keeps them: they are reads. (--toolsets is applied when
+// the resources are registered.)
+func (a *app) vendorVisible(ctx context.Context, vendor string) bool {
+	if !tools.PrincipalFrom(ctx).Allows(tools.ScopeRead) {
+		return false
+	}
+	h := requestHeaders(ctx)
+	if h == nil {
+		return true
+	}
+	if v := a.vendorByName[vendor]; v == nil || !a.envVendors[vendor] && !v.InRequest(ctx) {
+		return false
+	}
+	only := splitList(h.Get("X-MCP-Toolsets"))
+	return len(only) == 0 || slices.Contains(only, vendor)
+}
+
 // guard wraps every endpoint but /healthz (and the OAuth metadata, open to
 // all) with the host, origin, authentication, scope and body-size checks.
 func (a *app) guard(next http.Handler) http.Handler {
@@ -215,8 +236,9 @@ func (a *app) forbidScope(w http.ResponseWriter, scope string) {
 }
 
 // requiredScope is the scope a request's JSON-RPC call needs: a tool's own
-// for tools/call, "" for everything else (listing is filtered instead). The
-// body, already bounded, is read and put back.
+// for tools/call, crm:read for resources/read and completion/complete
+// (they read vendor records), "" for everything else (listing is filtered
+// instead). The body, already bounded, is read and put back.
 func (a *app) requiredScope(r *http.Request) string {
 	if r.Method != http.MethodPost || r.Body == nil {
 		return ""
@@ -232,10 +254,16 @@ func (a *app) requiredScope(r *http.Request) string {
 			Name string `json:"name"`
 		} `json:"params"`
 	}
-	if json.Unmarshal(body, &msg) != nil || msg.Method != "tools/call" {
+	if json.Unmarshal(body, &msg) != nil {
 		return ""
 	}
-	return a.scopeOf[msg.Params.Name]
+	switch msg.Method {
+	case "tools/call":
+		return a.scopeOf[msg.Params.Name]
+	case "resources/read", "completion/complete":
+		return tools.ScopeRead
+	}
+	return ""
 }
 
 // hostAllowed: loopback names always; with MCP_ALLOWED_HOSTS, those too;

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -59,9 +58,7 @@ func burst(t *testing.T, base string, n, sessions int, window time.Duration) (ok
 				}
 				return
 			}
-			var body tools.ErrorBody
-			raw, _ := json.Marshal(res.StructuredContent)
-			_ = json.Unmarshal(raw, &body)
+			body, _ := tools.ErrorOf(res)
 			if body.Kind != "rate_limited" || body.RetryAfterSeconds <= 0 {
 				t.Errorf("a failed call must be a rate-limit error with retry_after_seconds: %+v", body)
 			}

@@ -1,6 +1,8 @@
 // Command gendocs writes what is generated from the tool definitions: one
-// JSON file per tool under schemas/ and the tool table in README.md
-// (between the tool-table markers). Run through `go generate ./...`.
+// JSON file per tool under schemas/ (its tools/list entry: annotations,
+// description, input and output schemas) and the tool table in README.md
+// (between the tool-table markers), headed by the two tools/list budgets.
+// Run through `go generate ./...`.
 package main
 
 import (

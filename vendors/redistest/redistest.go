@@ -122,6 +122,7 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	mu   sync.Mutex // Stop may come from another goroutine than Start
 	cmd  *exec.Cmd
 }
 
@@ -153,10 +154,13 @@ func (s *Server) Start() {
 	// No dieWithParent here: its signal follows the OS thread that started
 	// the child, which the Go runtime may retire while the test runs. The
 	// test's cleanup stops the server.
-	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir)
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir)
+	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
 	for range 200 {
 		if pong(s.Addr()) {
 			return
@@ -168,12 +172,15 @@ func (s *Server) Start() {
 
 // Stop kills the server at once, as a crash would.
 func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 }
 
 // pong reports whether the Redis at addr answers PING.

@@ -73,7 +73,7 @@ func Start(addr, audience string) (*Provider, error) {
 		return nil, err
 	}
 	if audience == "" {
-		return nil, errors.New("oidcdev: an audience is needed (the MCP server's public URL)")
+		return nil, errors.New("an audience is needed (the MCP server's public URL)")
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -93,7 +93,7 @@ func Start(addr, audience string) (*Provider, error) {
 func CheckLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("oidcdev: %q is not host:port: %w", addr, err)
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
 	}
 	if host == "localhost" {
 		return nil
@@ -101,7 +101,7 @@ func CheckLoopback(addr string) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("oidcdev: %q is not a loopback address; this provider is for development and CI only (use 127.0.0.1:PORT)", addr)
+	return fmt.Errorf("%q is not a loopback address; this provider is for development and CI only (use 127.0.0.1:PORT)", addr)
 }
 
 // Close stops the provider.
@@ -248,4 +248,3 @@ func random(n int) string {
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
-
