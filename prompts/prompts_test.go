@@ -10,7 +10,7 @@ import (
 )
 
 func TestPromptsRenderWithTheirArguments(t *testing.T) {
-	want := []string{"enroll_in_sequence", "log_call", "pipeline_review", "whatsapp_follow_up"}
+	want := []string{"enroll_in_sequence", "follow_up_new_events", "log_call", "pipeline_review", "whatsapp_follow_up"}
 	var names []string
 	for _, p := range All() {
 		names = append(names, p.Def.Name)

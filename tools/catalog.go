@@ -18,7 +18,8 @@ func Catalog() []Tool {
 	for _, v := range Vendors() {
 		all = append(all, v.Catalog()...)
 	}
-	return append(all, CRM(nil)...)
+	all = append(all, CRM(nil)...)
+	return append(all, NewEvents(EventsOptions{}).Tools()...)
 }
 
 // The budgets of tools/list with every toolset on. A model pays for its

@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/events"
 )
 
 // idShape is the shape of one kind of a vendor's ids.
@@ -118,7 +119,8 @@ func newSandbox(t *testing.T) *sandbox {
 		s.emulators[v.Name()] = h
 		all, sources = append(all, set.Tools...), append(sources, set.Contacts)
 	}
-	s.m = newMCPClient(t, append(all, CRM(sources)...))
+	evs := NewEvents(EventsOptions{Log: events.NewMemory(events.Options{}), Vendors: EventVendors})
+	s.m = newMCPClient(t, append(append(all, CRM(sources)...), evs.Tools()...))
 	return s
 }
 

@@ -120,10 +120,20 @@ func TestOutputSchemasAreFlatAndCompact(t *testing.T) {
 		if s["type"] != "object" {
 			t.Errorf("%s: output schema must be an object, is %v", tl.Def.Name, s["type"])
 		}
-		if req, _ := s["required"].([]any); len(req) == 0 {
-			t.Errorf("%s: output schema requires nothing: is the result type right?", tl.Def.Name)
-		}
 		props, _ := s["properties"].(map[string]any)
+		// A confirmed tool's result may be the person's refusal,
+		// {"declined": true, "note": ...}: its schema requires nothing.
+		_, confirmedTool := props["declined"]
+		if want := tl.Scope == ScopeSend || tl.Def.Name == "nexvio_delete_contact"; confirmedTool != want {
+			t.Errorf("%s: declined in the output schema: %v, want %v (sends and deletes the person confirms)", tl.Def.Name, confirmedTool, want)
+		}
+		if req, _ := s["required"].([]any); len(req) == 0 && !confirmedTool {
+			t.Errorf("%s: output schema requires nothing: is the result type right?", tl.Def.Name)
+		} else if len(req) > 0 && confirmedTool {
+			t.Errorf("%s: output schema requires %v, which a declined result does not have", tl.Def.Name, req)
+		} else if own := len(props) - 2; confirmedTool && (tl.Scope == ScopeSend && own < 3 || own < 1) {
+			t.Errorf("%s: output schema has only %v: is the result type right?", tl.Def.Name, props)
+		}
 		_, dup := props["duplicate"]
 		_, warn := props["guard_warning"]
 		send := tl.Scope == ScopeSend

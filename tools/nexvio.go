@@ -2,7 +2,9 @@ package tools
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/crm-mcp/crm-mcp/vendors/nexvio/nexviotest"
@@ -218,15 +220,28 @@ type nexvioDeleted struct {
 }
 
 func nexvioDeleteContact(c Clients[*nexvio.Client]) Tool {
-	return New("nexvio", "nexvio_delete_contact", "Delete a Nexvio contact",
+	return NewConfirmed("nexvio", "nexvio_delete_contact", "Delete a Nexvio contact",
 		"Permanently delete a Nexvio contact; it cannot be undone. Returns deleted: true and the id.",
-		Delete, withClient(c, func(ctx context.Context, cl *nexvio.Client, in nexvioIDIn) (*nexvioDeleted, error) {
+		Delete, c, func(ctx context.Context, cl *nexvio.Client, in nexvioIDIn) (*nexvioDeleted, error) {
 			d, err := cl.DeleteContact(ctx, in.ID)
 			if err != nil {
 				return nil, err
 			}
 			return &nexvioDeleted{Deleted: d.Deleted, ID: d.ID}, nil
-		}))
+		}, func(ctx context.Context, cl *nexvio.Client, in nexvioIDIn) Question {
+			q := Question{Vendor: "Nexvio", Action: "permanently delete this contact", Verb: "delete", ToLabel: "Contact", To: in.ID,
+				Details: []string{"This cannot be undone."}}
+			ct, err := cl.GetContact(ctx, in.ID)
+			if err != nil {
+				q.Unknown = append(q.Unknown, "the contact's name and phone, which could not be read ("+brief(err)+")")
+				return q
+			}
+			q.To = strings.TrimSpace(person(ct.Name, ct.Phone, ct.Email) + " (id " + ct.ID + ")")
+			if len(ct.Conversations) > 0 {
+				q.Details = append(q.Details, fmt.Sprintf("Conversations: %d", len(ct.Conversations)))
+			}
+			return q
+		})
 }
 
 type nexvioListConversationsIn struct {

@@ -224,6 +224,7 @@ func TestEverySuccessMatchesItsOutputSchema(t *testing.T) {
 	// Across vendors.
 	do("crm_search_contacts", map[string]any{"query": "a", "limit": 2})
 	do("crm_find_contact", map[string]any{"phone": phone})
+	do("crm_list_events", map[string]any{"limit": 5})
 
 	for _, tl := range Catalog() {
 		if r.ok[tl.Def.Name] == 0 {

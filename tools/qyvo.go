@@ -1,7 +1,9 @@
 package tools
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -155,7 +157,48 @@ func qyvoSendTemplateMessage(c Clients[*qyvo.Client]) Tool {
 		c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTemplateIn) (*qyvo.Message, error) {
 			return cl.SendTemplateMessage(ctx, qyvo.TemplateMessage{Phone: in.Phone, ContactID: in.ContactID,
 				Template: in.Template, Language: in.Language, Variables: in.Variables})
-		})
+		}, qyvoAskTemplate)
+}
+
+// qyvoAskTemplate is the question before a template send: the recipient
+// and the template's text with its variables filled in.
+func qyvoAskTemplate(ctx context.Context, cl *qyvo.Client, in qyvoSendTemplateIn) Question {
+	lang := cmp.Or(in.Language, "en")
+	q := Question{Vendor: "Qyvo", Action: "send this WhatsApp template message", Verb: "send",
+		Details: []string{"Template: " + in.Template + " (" + lang + ")"}}
+	qyvoRecipient(ctx, cl, &q, in.Phone, in.ContactID)
+	ts, err := cl.ListTemplates(ctx)
+	if err != nil {
+		q.Unknown = append(q.Unknown, "the template's text, which could not be read ("+brief(err)+")")
+		return q
+	}
+	for _, t := range ts {
+		if t.Name == in.Template && t.Language == lang {
+			q.Text = render(t.Body, in.Variables)
+			return q
+		}
+	}
+	q.Unknown = append(q.Unknown, "the template's text: Qyvo lists no template "+in.Template+" in "+lang+", so it will likely refuse the send")
+	return q
+}
+
+// qyvoRecipient puts the contact a send goes to in q: name and phone, read
+// by contact id or (when the number is a saved contact) by phone.
+func qyvoRecipient(ctx context.Context, cl *qyvo.Client, q *Question, phone, contactID string) {
+	lookup := qyvo.ContactLookup{Phone: phone}
+	if contactID != "" {
+		lookup = qyvo.ContactLookup{ID: contactID}
+	}
+	ct, err := cl.GetContact(ctx, lookup)
+	switch {
+	case err == nil:
+		q.To = person(ct.Name, ct.Phone)
+	case contactID != "":
+		q.To = "contact " + contactID
+		q.Unknown = append(q.Unknown, "the contact's name and phone, which could not be read ("+brief(err)+")")
+	default:
+		q.To = phone // a number that is not a saved contact
+	}
 }
 
 type qyvoSendTextIn struct {
@@ -169,6 +212,10 @@ func qyvoSendTextMessage(c Clients[*qyvo.Client]) Tool {
 		"Send free-form WhatsApp text. Only within 24 hours of the contact's last inbound message (last_inbound_at); otherwise use qyvo_send_template_message.",
 		c, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTextIn) (*qyvo.Message, error) {
 			return cl.SendTextMessage(ctx, qyvo.TextMessage{Phone: in.Phone, Text: in.Text})
+		}, func(ctx context.Context, cl *qyvo.Client, in qyvoSendTextIn) Question {
+			q := Question{Vendor: "Qyvo", Action: "send this WhatsApp text message", Verb: "send", Text: in.Text}
+			qyvoRecipient(ctx, cl, &q, in.Phone, "")
+			return q
 		})
 }
 
@@ -358,6 +405,20 @@ func qyvoTriggerSequence(c Clients[*qyvo.Client]) Tool {
 		"Enrol a contact in an active sequence: it starts sending WhatsApp messages on its schedule. Returns the run.",
 		c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerSequenceIn) (*qyvo.Run, error) {
 			return cl.TriggerSequence(ctx, in.SequenceID, in.ContactID)
+		}, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerSequenceIn) Question {
+			q := Question{Vendor: "Qyvo", Action: "start this WhatsApp sequence", Verb: "start"}
+			qyvoRecipient(ctx, cl, &q, "", in.ContactID)
+			s, err := cl.GetSequence(ctx, in.SequenceID)
+			if err != nil {
+				q.Details = append(q.Details, "Sequence: "+in.SequenceID)
+				q.Unknown = append(q.Unknown, "the sequence's name and steps, which could not be read ("+brief(err)+")")
+				return q
+			}
+			q.Details = append(q.Details, fmt.Sprintf("Sequence: %s, %d messages, each sent on its schedule:", s.Name, cmp.Or(len(s.Steps), s.StepsCount)))
+			for _, st := range s.Steps {
+				q.Details = append(q.Details, fmt.Sprintf("  %d. template %s, after %d h", st.Position, st.Template, st.DelayHours))
+			}
+			return q
 		})
 }
 
@@ -384,6 +445,17 @@ func qyvoTriggerFlow(c Clients[*qyvo.Client]) Tool {
 		"Start an active conversational flow for a contact: it messages them on WhatsApp. Returns the run.",
 		c, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerFlowIn) (*qyvo.Run, error) {
 			return cl.TriggerFlow(ctx, in.FlowID, in.ContactID)
+		}, func(ctx context.Context, cl *qyvo.Client, in qyvoTriggerFlowIn) Question {
+			q := Question{Vendor: "Qyvo", Action: "start this WhatsApp flow (it messages the contact)", Verb: "start"}
+			qyvoRecipient(ctx, cl, &q, "", in.ContactID)
+			f, err := cl.GetFlow(ctx, in.FlowID)
+			if err != nil {
+				q.Details = append(q.Details, "Flow: "+in.FlowID)
+				q.Unknown = append(q.Unknown, "the flow's name, which could not be read ("+brief(err)+")")
+				return q
+			}
+			q.Details = append(q.Details, "Flow: "+person(f.Name, f.Description))
+			return q
 		})
 }
 

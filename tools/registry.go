@@ -90,6 +90,16 @@ type callRecord struct {
 	dedupe        dedupe.Store      // the duplicate-send guard's store
 	callerKeys    bool              // the vendor client was built from keys the caller sent
 	progressToken mcp.ProgressToken // nil: the client asked for no progress
+	confirm       *confirmer        // when sends and deletes ask the person first
+	declined      bool              // the person declined the call when asked
+}
+
+// confirmerFrom is the call's confirmation policy and key; nil outside a call.
+func confirmerFrom(ctx context.Context) *confirmer {
+	if r := recordFrom(ctx); r != nil {
+		return r.confirm
+	}
+	return nil
 }
 
 // Progress tells the client how far a long call has got (done of total),
@@ -127,12 +137,14 @@ func recordFrom(ctx context.Context) *callRecord {
 }
 
 // Middleware wraps every tool call: its deadline, the duplicate-send store,
-// the vendor-attempt count, redaction of the result, one log line, panic
+// the person's confirmation for clients before 2026-07-28 (bridge), the
+// vendor-attempt count, redaction of the result, one log line, panic
 // recovery (a panic becomes an isError result, never a crash or a protocol
 // error) and the observer.
 func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 	log, timeout, store, observe := o.Logger, o.CallTimeout, o.Dedupe, o.Observe
 	vocabulary := vocabularies()
+	confirm := newConfirmer(o)
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 			start := time.Now()
@@ -149,7 +161,7 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 				rec.progressToken = req.Params.Meta.ProgressToken
 			}
 			ctx = context.WithValue(vendors.WithStats(ctx, stats), recordKey{}, rec)
-			rec.dedupe = store
+			rec.dedupe, rec.confirm = store, confirm
 			defer func() {
 				if p := recover(); p != nil {
 					log.Error("tool handler panicked", "tool", req.Params.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -186,7 +198,8 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 					observe(info)
 				}
 			}()
-			return next(ctx, req)
+			res, err = next(ctx, req)
+			return bridge(ctx, next, req, res, err)
 		}
 	}
 }
@@ -204,11 +217,17 @@ func vocabularies() map[string]*strings.Replacer {
 }
 
 // outcome names a call's result for logs and metrics: "ok",
-// "protocol_error", or the kind the failure recorded ("error" when none did).
+// "protocol_error", "input_required" (a 2026-07-28 client is to ask the
+// person), "declined" (the person said no), or the kind the failure
+// recorded ("error" when none did).
 func (r *callRecord) outcome(res *mcp.CallToolResult, err error) string {
 	switch {
 	case err != nil:
 		return "protocol_error"
+	case res.NeedsInput():
+		return "input_required"
+	case r.declined:
+		return "declined"
 	case res == nil || !res.IsError:
 		return "ok"
 	case r.kind != "":

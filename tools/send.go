@@ -35,16 +35,19 @@ type guarded interface{ guard() *SendGuard }
 type Identified interface{ Identity() string }
 
 // NewSend is New for a tool that reaches a person or starts an automation
-// (In must embed SendGuard). An identical call within DedupeWindow (same
-// tool, same vendor credential, same arguments once defaults are applied,
-// or the same idempotency_key) returns the first call's result with
-// "duplicate": true and does not reach the vendor.
-func NewSend[C Identified, In, Out any](toolset, name, title, description string, c Clients[C], fn func(context.Context, C, In) (Out, error)) Tool {
+// (In must embed SendGuard). The person confirms it first (confirm.go):
+// ask reads what they are asked, within the call's deadline. An identical
+// call within DedupeWindow (same tool, same vendor credential, same
+// arguments once defaults are applied, or the same idempotency_key)
+// returns the first call's result with "duplicate": true, without asking
+// and without reaching the vendor; the duplicate claim is taken only once
+// the person has accepted.
+func NewSend[C Identified, In, Out any](toolset, name, title, description string, c Clients[C], fn func(context.Context, C, In) (Out, error), ask func(context.Context, C, In) Question) Tool {
 	var zero In
 	if _, ok := any(&zero).(guarded); !ok {
 		panic("tool " + name + ": input of a send tool must embed tools.SendGuard")
 	}
-	t, in := build[In, Out](toolset, name, title, description, Send, sendFields...)
+	t, in := build[In, Out](toolset, name, title, description, Send, true, sendFields...)
 	t.Scope = ScopeSend
 	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := in.bind(req)
@@ -56,9 +59,62 @@ func NewSend[C Identified, In, Out any](toolset, name, title, description string
 			return failed(ctx, err), nil
 		}
 		key := sendKey(name, cl.Identity()+callerScope(ctx), args, in.defaults)
-		return guardSend(ctx, key, args, func() (any, error) { return fn(ctx, cl, args) }), nil
+		return confirmed(ctx, req, confirmation{
+			binding: binding(ctx, name, cl.Identity(), args, in.defaults),
+			ask:     func(ctx context.Context) Question { return ask(ctx, cl, args) },
+			early:   func() (*mcp.CallToolResult, bool) { return priorSend(ctx, key, args) },
+			act: func() *mcp.CallToolResult {
+				return guardSend(ctx, key, args, func() (any, error) { return fn(ctx, cl, args) })
+			},
+		}), nil
 	}
 	return t
+}
+
+// NewConfirmed is New for a tool whose effect the person confirms first (a
+// delete that cannot be undone); ask reads what they are asked.
+func NewConfirmed[C Identified, In, Out any](toolset, name, title, description string, h Hints, c Clients[C], fn func(context.Context, C, In) (Out, error), ask func(context.Context, C, In) Question) Tool {
+	t, in := build[In, Out](toolset, name, title, description, h, true)
+	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		args, err := in.bind(req)
+		if err != nil {
+			return failed(ctx, err), nil
+		}
+		cl, err := c(ctx)
+		if err != nil {
+			return failed(ctx, err), nil
+		}
+		return confirmed(ctx, req, confirmation{
+			binding:  binding(ctx, name, cl.Identity(), args, in.defaults),
+			deletion: true,
+			ask:      func(ctx context.Context) Question { return ask(ctx, cl, args) },
+			act: func() *mcp.CallToolResult {
+				return invoke(ctx, func(ctx context.Context, in In) (Out, error) { return fn(ctx, cl, in) }, args)
+			},
+		}), nil
+	}
+	return t
+}
+
+// priorSend is the recorded result of an identical send made within
+// DedupeWindow, if there is one: the person is not asked about a send that
+// would not go out. It takes no lasting claim (a free key is released at
+// once); guardSend claims it after the person accepted.
+func priorSend[In any](ctx context.Context, key string, args In) (*mcp.CallToolResult, bool) {
+	store := dedupeFrom(ctx)
+	if any(&args).(guarded).guard().AllowDuplicate || store == nil {
+		return nil, false
+	}
+	claimed, prior, err := store.Claim(ctx, key, DedupeWindow)
+	switch {
+	case err != nil:
+		return failed(ctx, &vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is unavailable, so nothing was sent", Err: err}), true
+	case claimed:
+		_ = store.Release(context.WithoutCancel(ctx), key)
+	case prior != nil:
+		return decodeResult(ctx, prior), true
+	}
+	return nil, false
 }
 
 // guardSend runs send at most once per identical call within DedupeWindow.

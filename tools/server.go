@@ -35,6 +35,16 @@ type ServerOptions struct {
 	// completions (nil: always): the per-request toolset, credential and
 	// scope narrowing the tools get from a tool filter.
 	Visible func(ctx context.Context, vendor string) bool
+	// Confirm says when sends and deletes ask the person first ("": auto);
+	// ConfirmKey signs the questions' request states: the same key on
+	// every replica (nil: a random one, this process only). See confirm.go.
+	Confirm    ConfirmPolicy
+	ConfirmKey []byte
+	// Events, if set, serves the vendor event log: its resources
+	// (events://<vendor>) with subscriptions, and leaves its tool
+	// (Events.Tools, to be among Tools) out for callers who may see no
+	// vendor's events (see events.go).
+	Events *Events
 }
 
 // NewServer builds the MCP server with every tool registered behind the
@@ -51,8 +61,12 @@ func NewServer(o ServerOptions) *server.MCPServer {
 		server.WithToolCapabilities(false),
 		server.WithToolHandlerMiddleware(Middleware(o)),
 	}
-	if len(o.Resources) > 0 {
-		opts = append(opts, server.WithResourceCapabilities(false, false))
+	subscribe := o.Events != nil && len(o.Events.o.Vendors) > 0
+	if len(o.Resources) > 0 || subscribe {
+		opts = append(opts, server.WithResourceCapabilities(subscribe, false))
+	}
+	if o.Events != nil {
+		opts = append(opts, server.WithToolFilter(o.Events.toolFilter))
 	}
 	if len(o.Lookups) > 0 || len(o.PromptCompletions) > 0 {
 		c := newCompleter(o)
@@ -69,5 +83,8 @@ func NewServer(o ServerOptions) *server.MCPServer {
 	Add(s, o.Tools)
 	s.AddPrompts(o.Prompts...)
 	addResources(s, o, o.Resources)
+	if o.Events != nil {
+		o.Events.attach(s, o)
+	}
 	return s
 }

@@ -97,7 +97,7 @@ var (
 // It panics on a schema that cannot be built: a programming error caught by
 // every test that lists the tools.
 func New[In, Out any](toolset, name, title, description string, h Hints, fn func(context.Context, In) (Out, error)) Tool {
-	t, in := build[In, Out](toolset, name, title, description, h)
+	t, in := build[In, Out](toolset, name, title, description, h, false)
 	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := in.bind(req)
 		if err != nil {
@@ -111,8 +111,13 @@ func New[In, Out any](toolset, name, title, description string, h Hints, fn func
 // build is a tool's definition (annotations, generated input and output
 // schemas) and the binder of its arguments; the caller sets the handler.
 // extra are fields the tool layer may add to Out's in a result (the
-// duplicate-send guard's).
-func build[In, Out any](toolset, name, title, description string, h Hints, extra ...outputField) (Tool, input[In]) {
+// duplicate-send guard's). A confirmed tool's result may instead be the
+// person's refusal (declinedOut), so its output schema also has
+// confirmFields and requires none of Out's.
+func build[In, Out any](toolset, name, title, description string, h Hints, confirmed bool, extra ...outputField) (Tool, input[In]) {
+	if confirmed {
+		extra = append(append([]outputField{}, extra...), confirmFields...)
+	}
 	in := newInput[In](name)
 	scope := ScopeWrite
 	if h.ReadOnly {
@@ -125,7 +130,7 @@ func build[In, Out any](toolset, name, title, description string, h Hints, extra
 			Name:            name,
 			Description:     description,
 			RawInputSchema:  in.raw,
-			RawOutputSchema: newOutput[Out](name, extra...),
+			RawOutputSchema: newOutput[Out](name, confirmed, extra...),
 			Annotations: mcp.ToolAnnotation{
 				Title:           title,
 				ReadOnlyHint:    mcp.ToBoolPtr(h.ReadOnly),
@@ -214,8 +219,14 @@ type outputField struct{ name, typ string }
 // (markDuplicate, withGuardWarning).
 var sendFields = []outputField{{"duplicate", "boolean"}, {"guard_warning", "string"}}
 
+// confirmFields are a confirmed tool's result when the person declined
+// (declinedOut): {"declined": true, "note": "..."}.
+var confirmFields = []outputField{{"declined", "boolean"}, {"note", "string"}}
+
 // newOutput is the output schema of a tool whose result is Out, with extra
-// optional properties. It is reflected like the inputs (flat: no $ref or
+// optional properties; with optional, none of Out's properties is required
+// either (a result may be something else: a declined confirmation). It is
+// reflected like the inputs (flat: no $ref or
 // $defs) and keeps only what encoding/json guarantees for every value of
 // Out, so that no answer a vendor gives can make a success fail a client's
 // validation: types, properties, required (the fields without omitempty
@@ -223,12 +234,15 @@ var sendFields = []outputField{{"duplicate", "boolean"}, {"guard_warning", "stri
 // and date-time for time.Time. Descriptions, enums, patterns and bounds
 // are left out: they would describe the vendor's data, which this server
 // does not vouch for, and they cost bytes in every tools/list.
-func newOutput[Out any](name string, extra ...outputField) json.RawMessage {
+func newOutput[Out any](name string, optional bool, extra ...outputField) json.RawMessage {
 	r := jsonschema.Reflector{DoNotReference: true, ExpandedStruct: true, AllowAdditionalProperties: true}
 	t := reflect.TypeFor[Out]()
 	s := outputShape(r.ReflectFromType(t), t)
 	if s.Type != "object" {
 		panic(fmt.Sprintf("tool %s: the result must encode as a JSON object (structured content), not %q", name, s.Type))
+	}
+	if optional {
+		s.Required = nil
 	}
 	if s.Properties == nil {
 		s.Properties = jsonschema.NewProperties()

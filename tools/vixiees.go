@@ -274,7 +274,62 @@ func vixieesSendWhatsAppTemplate(c Clients[*vixiees.Client]) Tool {
 		"Send an approved WhatsApp template to a phone or contact, filling its variables. Messages a real person. Returns the queued message.",
 		c, func(ctx context.Context, cl *vixiees.Client, in vixieesSendIn) (*vixiees.Message, error) {
 			return cl.SendTemplate(ctx, in.TemplateID, vixiees.SendMessage{Phone: in.Phone, ContactID: in.ContactID, Variables: in.Variables})
-		})
+		}, vixieesAskTemplate)
+}
+
+// vixieesAskTemplate is the question before a template send: the recipient
+// (a contact id is looked up in the first pages of contacts: Vixiees
+// fetches no contact by id) and the template's text with its variables.
+func vixieesAskTemplate(ctx context.Context, cl *vixiees.Client, in vixieesSendIn) Question {
+	q := Question{Vendor: "Vixiees", Action: "send this WhatsApp template message", Verb: "send", To: in.Phone}
+	if in.ContactID != "" {
+		q.To = "contact " + in.ContactID
+		switch ct, err := vixieesFindContact(ctx, cl, in.ContactID); {
+		case err != nil:
+			q.Unknown = append(q.Unknown, "the contact's name and phone, which could not be read ("+brief(err)+")")
+		case ct == nil:
+			q.Unknown = append(q.Unknown, fmt.Sprintf("the contact's name and phone: it is not among the first %d contacts", scanPages*vixiees.MaxLimit))
+		default:
+			q.To = person(ct.Name, ct.Phone)
+		}
+	}
+	l, err := vixieesAllTemplates(ctx, cl)
+	if err != nil {
+		q.Details = append(q.Details, "Template: "+in.TemplateID)
+		q.Unknown = append(q.Unknown, "the template's text, which could not be read ("+brief(err)+")")
+		return q
+	}
+	for _, t := range l.Templates {
+		if t.ID == in.TemplateID {
+			q.Details = append(q.Details, "Template: "+t.Name+" ("+t.Language+")")
+			q.Text = render(t.Body, in.Variables)
+			return q
+		}
+	}
+	q.Details = append(q.Details, "Template: "+in.TemplateID)
+	q.Unknown = append(q.Unknown, "the template's text: Vixiees lists no template "+in.TemplateID+", so it will likely refuse the send")
+	return q
+}
+
+// vixieesFindContact looks a contact up by id in the first scanPages pages
+// of contacts; nil when it is not there.
+func vixieesFindContact(ctx context.Context, cl *vixiees.Client, id string) (*vixiees.Contact, error) {
+	r := vendors.PageRequest{Limit: vixiees.MaxLimit}
+	for range scanPages {
+		page, err := cl.ListContacts(ctx, r, vixiees.Filter{})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page.Items {
+			if c.ID == id {
+				return &c, nil
+			}
+		}
+		if r.Cursor = page.Next; r.Cursor == "" {
+			break
+		}
+	}
+	return nil, nil
 }
 
 type vixieesCreateTaskIn struct {

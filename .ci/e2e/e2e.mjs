@@ -1,6 +1,7 @@
 // End-to-end check of crm-mcp with real MCP clients, as a new user would
 // use it: the official TypeScript SDK client and MCP Inspector's CLI, over
-// stdio, legacy SSE (/sse) and streamable HTTP (/mcp), against --sandbox.
+// stdio, legacy SSE (/sse) and streamable HTTP (/mcp), against --sandbox:
+// tools, resources, resource templates, completion and prompts.
 //
 //   node e2e.mjs /path/to/crm-mcp
 //
@@ -161,6 +162,34 @@ async function outputSchemas(kind, c) {
   }
 }
 
+// Resources, resource templates, completion and prompts. This SDK (1.32.2)
+// has no option to choose a protocol revision: its initialize always asks
+// for its latest, 2025-11-25, and crm-mcp answers with it (over HTTP the
+// transport then sends it as MCP-Protocol-Version, checked below).
+async function resourcesAndCompletions(kind, c) {
+  if (kind === "http") check(`${kind}: negotiated protocol revision 2025-11-25`, c.transport?.protocolVersion === "2025-11-25", String(c.transport?.protocolVersion));
+  const resources = (await c.listResources()).resources.map((r) => r.uri);
+  check(`${kind}: resources/list has the reference lists`, ["qyvo://templates", "vixiees://templates", "qyvo://sequences", "ralivi://organization"].every((u) => resources.includes(u)), resources.join(","));
+  const templates = (await c.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+  check(`${kind}: resources/templates/list has the record templates`,
+    ["vivre://contacts/{id}", "qyvo://contacts/{id}", "nexvio://contacts/{id}/conversations", "vixiees://recordings/{id}"].every((u) => templates.includes(u)), templates.join(","));
+  const read = await c.readResource({ uri: "vivre://contacts/cnt_8800" });
+  const body = read.contents[0];
+  check(`${kind}: vivre://contacts/cnt_8800 reads as application/json`,
+    read.contents.length === 1 && body.uri === "vivre://contacts/cnt_8800" && body.mimeType === "application/json" && JSON.parse(body.text).id === "cnt_8800", JSON.stringify(read).slice(0, 300));
+  let missing = "";
+  try { await c.readResource({ uri: "vivre://contacts/cnt_does_not_exist" }); } catch (e) { missing = e.message; }
+  check(`${kind}: reading a missing contact is an error that says so`, missing.includes("no such record"), missing || "no error");
+  const ids = (await c.complete({ ref: { type: "ref/resource", uri: "vivre://contacts/{id}" }, argument: { name: "id", value: "pri" } })).completion.values;
+  const first = ids.length ? JSON.parse((await c.readResource({ uri: `vivre://contacts/${ids[0]}` })).contents[0].text) : {};
+  check(`${kind}: "pri" completes the {id} of vivre://contacts/{id} to a Priya`, ids.length > 0 && /^pri/i.test(first.name ?? ""), `${JSON.stringify(ids)} ${first.name}`);
+  const names = (await c.complete({ ref: { type: "ref/prompt", name: "log_call" }, argument: { name: "contact", value: "priya" } })).completion.values;
+  check(`${kind}: "priya" completes log_call's contact`, names.includes("Priya Kapoor"), JSON.stringify(names));
+  const prompts = (await c.listPrompts()).prompts.map((p) => p.name);
+  const got = await c.getPrompt({ name: "log_call", arguments: { contact: "Priya Kapoor", notes: "Wants the annual plan." } });
+  check(`${kind}: prompts/list and prompts/get log_call`, prompts.includes("log_call") && got.messages[0]?.content?.text?.includes("Call with: Priya Kapoor"), JSON.stringify(got).slice(0, 300));
+}
+
 // Why errors carry no structuredContent (tools package doc): this SDK's
 // callTool validates an error's structuredContent against the success
 // schema and throws, so the caller never sees the error.
@@ -200,6 +229,7 @@ try {
     const c = await connect(kind, base);
     try {
       await outputSchemas(kind, c);
+      await resourcesAndCompletions(kind, c);
       await vivreFlow(kind, c);
       await vendorChecks(kind, c);
       await duplicateSend(kind, c);

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,7 +15,14 @@ import (
 	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
+	"github.com/crm-mcp/crm-mcp/vendors/emulator"
+	"github.com/crm-mcp/crm-mcp/vendors/qyvo"
+	"github.com/crm-mcp/crm-mcp/vendors/qyvo/qyvotest"
 	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
+	"github.com/crm-mcp/crm-mcp/vendors/vivre"
+	"github.com/crm-mcp/crm-mcp/vendors/vivre/vivretest"
+	"github.com/crm-mcp/crm-mcp/vendors/vixiees"
+	"github.com/crm-mcp/crm-mcp/vendors/vixiees/vixieestest"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-envconfig"
@@ -34,6 +43,8 @@ type app struct {
 	oauth        *oauth            // nil unless MCP_OAUTH_ISSUER
 	scopeOf      map[string]string // tool name -> the scope it needs
 	perRequest   bool              // callers may bring their own vendor keys
+	confirms     *confirmations    // questions put over /mcp to 2025-x clients (confirm.go)
+	events       *vendorEvents     // the event log, receivers' counters and the Qyvo poller (webhooks.go)
 	close        func()
 }
 
@@ -67,6 +78,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	opts := vendors.Options{Limiter: ratelimit.NewMemory(), Logger: log, Observe: a.metrics.observeVendor,
 		Unlimited: cfg.Sandbox && cfg.SandboxUnlimited, Gates: vendors.NewGates(0)}
 	var store dedupe.Store = dedupe.NewMemory()
+	var rdb *redis.Client
 	if cfg.RedisURL != "" {
 		a.redactor.Add(cfg.RedisURL)
 		ropt, err := redis.ParseURL(cfg.RedisURL)
@@ -75,7 +87,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 		}
 		a.redactor.Add(ropt.Password)
 		redis.SetLogger(redisLogger{log})
-		rdb := redis.NewClient(ropt)
+		rdb = redis.NewClient(ropt)
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := rdb.Ping(pctx).Err(); err != nil {
@@ -138,16 +150,33 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 			return nil, fmt.Errorf("--toolsets (CRM_MCP_TOOLSETS): %q is not a configured toolset; configured: crm, %s", ts, strings.Join(names, ", "))
 		}
 	}
+	if err := a.buildEvents(ctx, env, rdb, opts); err != nil {
+		a.close()
+		return nil, err
+	}
+	agentEvents := tools.NewEvents(tools.EventsOptions{Log: a.events.Log(), Vendors: a.eventVendors(), Visible: a.vendorVisible,
+		PerRequestKeys: perRequest, Logger: log})
+	all = append(all, agentEvents.Tools()...)
+	if cfg.Sandbox {
+		a.sandboxWebhooks()
+	}
 	exposed := tools.Filter(all, cfg.Toolsets, cfg.ReadOnly)
 	for _, t := range exposed {
 		a.toolsetOf[t.Def.Name] = t.Toolset
 		a.scopeOf[t.Def.Name] = t.Scope
 	}
+	confirmKey, err := a.setUpConfirmations(ctx, rdb)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	a.mcp = tools.NewServer(tools.ServerOptions{
 		Name: "crm-mcp", Version: version, Tools: exposed, Prompts: prompts.Server(), Logger: log, CallTimeout: cfg.CallTimeout,
 		Observe: a.metrics.observeCall, Dedupe: store, Redactor: a.redactor, Instructions: instructions(names, cfg.Sandbox),
+		Confirm: tools.ConfirmPolicy(cfg.ConfirmSends), ConfirmKey: confirmKey,
 		Extra:     []server.ServerOption{server.WithToolFilter(a.toolFilter)},
 		Resources: resources, Lookups: lookups, PromptCompletions: prompts.Completions(), Visible: a.vendorVisible,
+		Events: agentEvents,
 	})
 	log.Info("crm-mcp ready", "version", version, "transport", cfg.Transport, "toolsets", names, "tools", len(exposed),
 		"resources", len(resources), "read_only", cfg.ReadOnly, "client_credentials", perRequest)
@@ -194,4 +223,50 @@ func narrowed(name string, src tools.ContactSource) tools.ContactSource {
 		return enabled == nil || enabled(ctx)
 	}
 	return src
+}
+
+// eventVendors are the vendors whose events agents get (tools/events.go):
+// those with events this server has its own keys for (or the sandbox's),
+// kept by --toolsets.
+func (a *app) eventVendors() []string {
+	var out []string
+	for _, v := range tools.EventVendors {
+		if a.envVendors[v] && (len(a.cfg.Toolsets) == 0 || slices.Contains(a.cfg.Toolsets, v)) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// sandboxReplyAfter is how long a sandbox WhatsApp recipient takes to
+// answer a template (a variable for tests).
+var sandboxReplyAfter = 5 * time.Second
+
+// sandboxWebhooks closes the loop in --sandbox: the Vivre and Vixiees
+// emulators send their webhooks, signed, to the app's receivers, in process
+// (over stdio there is no listener; over http neither the listen address
+// nor MCP_ALLOWED_HOSTS then matters), through the receivers mountWebhooks
+// builds, checks included, with the configured secrets or, where none is
+// set, secrets generated here (the http listener mounts a receiver only
+// for a secret that is set); and Qyvo's recipients answer a template a few
+// seconds later, which the poller reads from the message_received feed.
+func (a *app) sandboxWebhooks() {
+	own := *a // the same app, with the sandbox's secrets
+	own.cfg.VivreWebhookSecret = cmp.Or(a.cfg.VivreWebhookSecret, rand.Text())
+	own.cfg.VixieesWebhookToken = cmp.Or(a.cfg.VixieesWebhookToken, rand.Text())
+	a.redactor.Add(own.cfg.VivreWebhookSecret)
+	a.redactor.Add(own.cfg.VixieesWebhookToken)
+	mux := http.NewServeMux()
+	own.mountWebhooks(mux)
+	hc := &http.Client{Transport: emulator.Transport(mux), Timeout: 10 * time.Second}
+	self := tools.SandboxURL("crm-mcp")
+	if e, ok := a.emulators[vivre.Name].(*vivretest.Emulator); ok {
+		e.SendWebhooks(self+"/webhooks/vivre", own.cfg.VivreWebhookSecret, hc)
+	}
+	if e, ok := a.emulators[vixiees.Name].(*vixieestest.Emulator); ok {
+		e.SendWebhooks(self+"/webhooks/vixiees/"+own.cfg.VixieesWebhookToken, hc)
+	}
+	if e, ok := a.emulators[qyvo.Name].(*qyvotest.Emulator); ok {
+		e.ReplyAfter(sandboxReplyAfter)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +24,9 @@ import (
 
 // The HTTP face holds keys that can message a company's customers, so it
 // checks, in this order: Host and Origin (DNS rebinding), then the bearer
-// token, then the body size. Only /healthz is open.
+// token, then the body size. Only /healthz is open; /webhooks/* skip the
+// token (vendors cannot send it): each receiver authenticates its vendor
+// (webhooks.go).
 
 // withRequestHeaders keeps the request's headers for the tool layer: the
 // caller's own vendor credentials and its X-MCP-* narrowing.
@@ -127,6 +130,12 @@ func (a *app) guard(next http.Handler) http.Handler {
 			http.Error(w, "forbidden: Origin "+strconv.Quote(o)+" is not allowed (set MCP_ALLOWED_ORIGINS)", http.StatusForbidden)
 			return
 		}
+		if isWebhook(r.URL.Path) {
+			// Vendors cannot send our bearer token: each receiver checks its
+			// vendor's signature or secret path token, and caps the body.
+			next.ServeHTTP(w, r)
+			return
+		}
 		p, err := a.authenticate(r)
 		if err != nil {
 			a.challenge(w, r, err)
@@ -145,6 +154,12 @@ func (a *app) guard(next http.Handler) http.Handler {
 		r = r.WithContext(vendors.WithRedactor(r.Context(), a.requestRedactor(r)))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isWebhook: a webhook receiver's path, already clean (the mux would
+// redirect an unclean one rather than serve it).
+func isWebhook(p string) bool {
+	return strings.HasPrefix(p, "/webhooks/") && path.Clean(p) == p
 }
 
 // errNoToken: authentication is on and the request brought no bearer token.

@@ -20,10 +20,11 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 	streamable := server.NewStreamableHTTPServer(a.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(a.log),
 		server.WithHTTPContextFunc(withRequestHeaders))
 	sessions := newSSESessions(a.cfg, a.log)
+	sessions.confirms = a.confirms
 	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second),
 		server.WithSSEContextFunc(withRequestHeaders), server.WithSessionIDGenerator(sessions.newID))
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", a.checkNarrowing(streamable))
+	mux.Handle("/mcp", a.checkNarrowing(a.confirms.wrap(streamable)))
 	mux.Handle("/sse", a.checkNarrowing(sessions.stream(sse.SSEHandler())))
 	mux.Handle("/message", a.checkNarrowing(sessions.message(sse.MessageHandler())))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -35,6 +36,7 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/metrics", a.metrics.handler())
+	a.mountWebhooks(mux) // POST /webhooks/<vendor>..., each only when its secret is set
 	for name, h := range a.emulators {
 		prefix := "/sandbox/" + name
 		mux.Handle(prefix+"/", http.StripPrefix(prefix, h))

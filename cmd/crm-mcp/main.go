@@ -48,6 +48,10 @@ type Config struct {
 	LogLevel    string        `env:"LOG_LEVEL, default=info"`
 	LogFormat   string        `env:"LOG_FORMAT, default=text"`
 
+	// ConfirmSends: when sends and deletes ask the person first (auto,
+	// always, off; tools/confirm.go).
+	ConfirmSends string `env:"CRM_MCP_CONFIRM_SENDS, default=auto"`
+
 	// Shared state across replicas: rate-limit budgets and the duplicate-send guard.
 	RedisURL string `env:"REDIS_URL"`
 
@@ -80,6 +84,17 @@ type Config struct {
 	// (sessions.go). Not env vars: zero means 10 s and 64 events.
 	SSEWriteTimeout time.Duration
 	SSEQueue        int
+
+	// Vendor events (webhooks.go, vendors/events): where they are kept, how
+	// many and for how long, the webhook receivers' secrets, and the share
+	// of Qyvo's rate limit its feeds' poller may use.
+	EventsStore         string        `env:"CRM_MCP_EVENTS_STORE, default=auto"`
+	DataDir             string        `env:"CRM_MCP_DATA_DIR"`
+	EventsMax           int           `env:"CRM_MCP_EVENTS_MAX, default=100000"`
+	EventsMaxAge        time.Duration `env:"CRM_MCP_EVENTS_MAX_AGE, default=168h"`
+	VivreWebhookSecret  string        `env:"VIVRE_WEBHOOK_SECRET"`
+	VixieesWebhookToken string        `env:"VIXIEES_WEBHOOK_TOKEN"`
+	QyvoPollShare       float64       `env:"CRM_MCP_QYVO_POLL_SHARE, default=0.1"`
 }
 
 // run is main without the process: testable, returns the exit code.
@@ -139,6 +154,7 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Re
 var flagEnv = map[string]string{
 	"transport": "CRM_MCP_TRANSPORT", "addr": "CRM_MCP_ADDR", "sandbox": "CRM_MCP_SANDBOX", "toolsets": "CRM_MCP_TOOLSETS",
 	"read-only": "CRM_MCP_READ_ONLY", "call-timeout": "CRM_MCP_CALL_TIMEOUT", "insecure-no-auth": "CRM_MCP_INSECURE_NO_AUTH",
+	"confirm-sends": "CRM_MCP_CONFIRM_SENDS",
 }
 
 // setting names an env var for an error: "CRM_MCP_CALL_TIMEOUT
@@ -167,6 +183,7 @@ func parseFlags(cfg *Config, args []string, stderr io.Writer) (version bool, err
 	fs.BoolVar(&cfg.ReadOnly, "read-only", cfg.ReadOnly, "expose only tools that change nothing")
 	fs.Var(durationFlag{&cfg.CallTimeout}, "call-timeout", "deadline of one tool call, limiter waits and retries included (e.g. 30s, 2m)")
 	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", cfg.InsecureNoAuth, "allow http on a non-loopback address without MCP_AUTH_TOKENS")
+	fs.StringVar(&cfg.ConfirmSends, "confirm-sends", cfg.ConfirmSends, "when sends and deletes ask the person first: auto (when the client can ask), always (refuse them when it cannot) or off")
 	fs.BoolVar(&version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return false, err
@@ -205,6 +222,10 @@ func (c *Config) check() []string {
 	}
 	if problem := checkAddr(c.Addr); problem != "" {
 		bad("CRM_MCP_ADDR", "%s", problem)
+	}
+	c.ConfirmSends = strings.ToLower(c.ConfirmSends)
+	if !slices.Contains(tools.ConfirmPolicies, tools.ConfirmPolicy(c.ConfirmSends)) {
+		bad("CRM_MCP_CONFIRM_SENDS", "%s is not a policy; use auto (ask when the client can), always (refuse sends and deletes when it cannot) or off", tools.QuoteValue(c.ConfirmSends))
 	}
 	if c.CallTimeout <= 0 {
 		bad("CRM_MCP_CALL_TIMEOUT", "%s is not a deadline; use a duration above 0, e.g. 30s or 2m", c.CallTimeout)

@@ -28,7 +28,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_mcp_tool_calls_total",
-			Help: "Tool calls by tool, outcome (ok or the error kind) and how the caller authenticated (none, token, oauth)."}, []string{"tool", "outcome", "auth"}),
+			Help: "Tool calls by tool, outcome (ok, the error kind, declined: the person said no, input_required: a 2026-07-28 client is to ask the person) and how the caller authenticated (none, token, oauth)."}, []string{"tool", "outcome", "auth"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crm_mcp_tool_call_duration_seconds",
 			Help: "Tool call latency, request in to result out.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14)}, []string{"tool"}),
 		vendorReqs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crm_mcp_vendor_requests_total",

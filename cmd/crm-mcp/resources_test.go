@@ -21,7 +21,8 @@ import (
 var (
 	wantTemplates = []string{"nexvio://contacts/{id}", "nexvio://contacts/{id}/conversations", "qyvo://contacts/{id}",
 		"qyvo://flows/{id}", "qyvo://sequences/{id}", "vivre://contacts/{id}", "vixiees://recordings/{id}"}
-	wantResources = []string{"qyvo://flows", "qyvo://sequences", "qyvo://templates", "ralivi://organization", "vixiees://templates"}
+	wantResources = []string{"events://qyvo", "events://vivre", "events://vixiees", "qyvo://flows", "qyvo://sequences", "qyvo://templates",
+		"ralivi://organization", "vixiees://templates"}
 )
 
 func templateURIs(t *testing.T, c *client.Client) []string {
@@ -119,7 +120,7 @@ func TestResourcesListAndRead(t *testing.T) {
 		t.Fatalf("resources/list:\n got %v\nwant %v", got, wantResources)
 	}
 	keys := map[string]string{"qyvo://templates": "templates", "vixiees://templates": "templates", "qyvo://sequences": "sequences",
-		"qyvo://flows": "flows", "ralivi://organization": "name"}
+		"qyvo://flows": "flows", "ralivi://organization": "name", "events://qyvo": "events", "events://vivre": "events", "events://vixiees": "events"}
 	for _, uri := range wantResources {
 		if v := readJSON(t, c, uri); v[keys[uri]] == nil {
 			t.Errorf("%s lacks %q: %v", uri, keys[uri], v)
@@ -197,7 +198,7 @@ func TestToolsLinkTheirRecord(t *testing.T) {
 func TestResourcesFollowTheToolsetsFlag(t *testing.T) {
 	c := sandboxClient(t, []string{"--toolsets", "qyvo,crm"})
 	for _, uri := range append(templateURIs(t, c), resourceURIs(t, c)...) {
-		if !strings.HasPrefix(uri, "qyvo://") {
+		if !strings.HasPrefix(uri, "qyvo://") && uri != "events://qyvo" {
 			t.Errorf("--toolsets qyvo,crm lists %s", uri)
 		}
 	}
@@ -227,7 +228,7 @@ func TestResourcesFollowPerRequestNarrowingAndScopes(t *testing.T) {
 	if got := templateURIs(t, vivreOnly); !slices.Equal(got, []string{"vivre://contacts/{id}"}) {
 		t.Errorf("X-MCP-Toolsets vivre,crm lists templates %v", got)
 	}
-	if got := resourceURIs(t, vivreOnly); len(got) != 0 {
+	if got := resourceURIs(t, vivreOnly); !slices.Equal(got, []string{"events://vivre"}) {
 		t.Errorf("X-MCP-Toolsets vivre,crm lists resources %v", got)
 	}
 	if _, err := readResource(vivreOnly, "qyvo://templates"); err == nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,11 +36,13 @@ type sseSessions struct {
 	queue        int
 	mu           sync.Mutex
 	m            map[string]*sseEntry
+	confirms     *confirmations // puts sends' questions to the person (confirm.go)
 }
 
 type sseEntry struct {
 	identity [32]byte
 	stream   *sseStream
+	elicits  atomic.Bool // the client declared form elicitation (confirm.go)
 }
 
 type sseEntryKey struct{}
@@ -118,6 +121,12 @@ func (s *sseSessions) message(next http.Handler) http.Handler {
 		case subtle.ConstantTimeCompare(e.identity[:], caller[:]) != 1:
 			http.Error(w, "forbidden: this SSE session was opened with other credentials", http.StatusForbidden)
 		default:
+			if s.confirms != nil {
+				var answered bool
+				if r, answered = s.confirms.sseMessage(w, r, e); answered {
+					return
+				}
+			}
 			next.ServeHTTP(w, r)
 		}
 	})

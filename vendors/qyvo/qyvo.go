@@ -40,6 +40,10 @@
 //   - the rate limit is Laravel's default API throttle, 60/min per token,
 //     configurable with QYVO_RATE_LIMIT; a 429 pauses the token (the core).
 //
+// The four trigger feeds are also polled in the background by crm-mcp
+// (cmd/crm-mcp/webhooks.go) and turned into vendor events, each record
+// once (by its id); the poller keeps to a share of PerMinute.
+//
 // Only the read-only lookups (get-contact, search-contacts, get-sequence,
 // get-flow) are retried. Tag changes are not: on WhatsApp platforms adding a
 // tag may start an automation.
@@ -80,6 +84,15 @@ type Config struct {
 // Configured reports whether a token is present.
 func (c Config) Configured() bool { return c.APIToken != "" }
 
+// PerMinute is the request budget per minute: RateLimit, or
+// DefaultRatePerMinute when it is not set (as New reads it).
+func (c Config) PerMinute() int {
+	if c.RateLimit <= 0 {
+		return DefaultRatePerMinute
+	}
+	return c.RateLimit
+}
+
 // Check reports, naming the env vars and what is allowed, what keeps a
 // Config read from the environment from working: a rate limit below 1, a
 // base URL that is not an absolute http(s) URL, or settings without the
@@ -109,11 +122,7 @@ func New(cfg Config, o vendors.Options) *Client {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	rate := cfg.RateLimit
-	if rate <= 0 {
-		rate = DefaultRatePerMinute
-	}
-	c := o.NewClient(Name, base, h, []ratelimit.Window{{Limit: rate, Period: time.Minute}}, cfg.APIToken)
+	c := o.NewClient(Name, base, h, []ratelimit.Window{{Limit: cfg.PerMinute(), Period: time.Minute}}, cfg.APIToken)
 	c.DecodeError = decodeError
 	return &Client{c: c}
 }

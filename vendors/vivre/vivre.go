@@ -15,10 +15,38 @@
 // for deals (activities: act_<n>, as the emulator has them). The API can
 // neither list nor read deals, so a deal id comes from CreateDeal (or from
 // Vivre's deal webhooks and its app); the emulator seeds the doc's dl_4420.
+//
+// # Webhooks
+//
+// The doc names the events (contact.created, contact.updated,
+// contact.scored, deal.created, deal.stage_changed, deal.won,
+// activity.logged), says each POST carries an X-Vivre-Signature header "for
+// HMAC-SHA256 verification", and wants HTTP 200 within 5 seconds. It shows
+// neither the signature's encoding nor a body. We assume, and VerifyWebhook
+// and crm-mcp's receiver (POST /webhooks/vivre) follow:
+//   - the signature is the HMAC-SHA256 of the raw request body, keyed with
+//     the webhook signing secret shown where the endpoint is registered
+//     (VIVRE_WEBHOOK_SECRET), in hex (either case), bare or as
+//     "sha256=<hex>" (GitHub's form); nothing else is signed: no timestamp,
+//     so a replayed delivery is recognised by its event id instead;
+//   - the body is one JSON object, the record in its API shape under "data":
+//     {"id": "evt_…", "event": "deal.stage_changed", "created_at":
+//     "2026-06-13T14:00:00Z", "workspace_id": "ws_abc123", "data": {"id":
+//     "dl_4420", "contact_id": "cnt_8821", "stage": "won", …}}; "type" is
+//     read when "event" is absent, "occurred_at" or "timestamp" when
+//     "created_at" is, and an "event_id" when "id" is;
+//   - the record's kind is the event's prefix (contact, deal, activity) and
+//     its id is data.id ("contact_id", "deal_id" or "activity_id" too);
+//   - a delivery without an event id is the same event as another with the
+//     same bytes (deduplicated by the body's SHA-256);
+//   - a delivery not answered 200 in time is sent again, with the same id.
 package vivre
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -95,6 +123,24 @@ func (c Config) Check() error {
 			vendors.If(c.RateLimit != 0, "VIVRE_RATE_LIMIT"), vendors.If(c.BaseURL != "" && c.BaseURL != DefaultBaseURL, "VIVRE_BASE_URL"))
 	}
 	return ck.Err()
+}
+
+// VerifyWebhook reports whether signature, an X-Vivre-Signature header, is
+// the HMAC-SHA256 of body under secret: hex in either case, bare or after
+// "sha256=" (see the package doc), compared in constant time. An empty
+// secret or signature, or one that is not hex of 32 bytes, never verifies.
+func VerifyWebhook(secret string, body []byte, signature string) bool {
+	sig := strings.TrimSpace(signature)
+	if len(sig) > 7 && strings.EqualFold(sig[:7], "sha256=") {
+		sig = sig[7:]
+	}
+	got, err := hex.DecodeString(sig)
+	if secret == "" || err != nil || len(got) != sha256.Size {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
 }
 
 // Client calls Vivre with one API key and workspace.

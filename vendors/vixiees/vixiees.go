@@ -43,11 +43,35 @@
 //   - ids are opaque strings; the doc shows none, and the emulator's are
 //     vx_<kind>_<n> (vx_ct_1001, vx_deal_5001, vx_rec_801, vx_tpl_101), a
 //     shape no other vendor's sandbox has.
+//
+// # Webhooks
+//
+// The doc says webhooks are enabled per event in Settings -> Account -> API,
+// sent to "your receiving URL", and names contact_updated, deal_updated,
+// submitted_form_created and task_completed. It documents no signature, no
+// body and no deadline. We assume, and crm-mcp's receiver follows:
+//   - nothing is signed, so the URL carries a secret: register
+//     https://<host>/webhooks/vixiees/<VIXIEES_WEBHOOK_TOKEN>; the token is
+//     compared in constant time (VerifyWebhookToken);
+//   - the body is one JSON object, the record in its API shape under "data":
+//     {"event": "deal_updated", "id": "whk_…", "timestamp":
+//     "2025-08-07T10:00:00Z", "data": {"id": "vx_deal_5001", …}}; "type" is
+//     read when "event" is absent, "event_id" when "id" is, "created_at" or
+//     "occurred_at" when "timestamp" is; a time without a zone (as in the
+//     doc's updated_at filter) is UTC;
+//   - the record's kind is the event name less its last word
+//     (deal_updated -> deal, submitted_form_created -> submitted_form) and
+//     its id is data.id;
+//   - a delivery without an event id is the same event as another with the
+//     same bytes (deduplicated by the body's SHA-256);
+//   - Vixiees waits for the answer no longer than Vivre does (5 s).
 package vixiees
 
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -84,6 +108,14 @@ type Config struct {
 
 // Configured reports whether a key is present.
 func (c Config) Configured() bool { return c.APIKey != "" }
+
+// VerifyWebhookToken reports whether got, the token in a webhook's URL, is
+// want (see the package doc), in constant time whatever their lengths. An
+// empty want never verifies.
+func VerifyWebhookToken(want, got string) bool {
+	w, g := sha256.Sum256([]byte(want)), sha256.Sum256([]byte(got))
+	return want != "" && subtle.ConstantTimeCompare(w[:], g[:]) == 1
+}
 
 // Check reports, naming the env vars and what is allowed, what keeps a
 // Config read from the environment from working: fewer than 1 licence,

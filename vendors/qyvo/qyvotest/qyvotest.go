@@ -22,6 +22,10 @@
 // approved, some in two languages: order_confirmation in en and es), 6
 // tags (among them lead and vip), 3 sequences, 3 flows and recent events in
 // every feed.
+//
+// With ReplyAfter, every template it sends is answered by its recipient a
+// little later: an inbound WhatsApp message in the new-message-received
+// feed, which opens the 24-hour window, as a customer would.
 package qyvotest
 
 import (
@@ -70,6 +74,9 @@ type Emulator struct {
 	flows     []*flow
 	feeds     map[string][]*event // oldest first
 	sent      int
+
+	replyAfter time.Duration // ReplyAfter; 0: no replies
+	replying   int           // replies waiting to arrive
 }
 
 // stamp marshals as Laravel's ISO 8601: 2026-05-07T08:14:23+00:00.
@@ -518,6 +525,7 @@ func (e *Emulator) sendTemplate(w http.ResponseWriter, r *http.Request) {
 		body = strings.ReplaceAll(body, fmt.Sprintf("{{%d}}", i+1), v)
 	}
 	m := e.deliver(c, outbound{Type: "template", Template: t.Name, Language: t.Language, Body: body})
+	e.reply(c.Phone)
 	emulator.JSON(w, http.StatusCreated, map[string]any{"data": m})
 }
 
@@ -977,6 +985,32 @@ func (e *Emulator) Inbound(phone, text string) string {
 	c.LastInboundAt = &t
 	e.emit("message_received", &event{ContactID: c.ID, Phone: c.Phone, Text: text})
 	return c.ID
+}
+
+// ReplyText is what a recipient answers a template with (ReplyAfter).
+const ReplyText = "Thanks for the message! Yes, I'm interested: can you tell me more?"
+
+// ReplyAfter makes every template message sent from now on answered by its
+// recipient d later: Inbound(phone, ReplyText). At most 100 replies wait at
+// a time (sends beyond get none); 0 turns replies off.
+func (e *Emulator) ReplyAfter(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.replyAfter = d
+}
+
+// reply schedules the answer to a template sent to phone; e.mu held.
+func (e *Emulator) reply(phone string) {
+	if e.replyAfter <= 0 || e.replying >= 100 {
+		return
+	}
+	e.replying++
+	time.AfterFunc(e.replyAfter, func() {
+		e.Inbound(phone, ReplyText)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.replying--
+	})
 }
 
 // ContactCount is the number of contacts held.

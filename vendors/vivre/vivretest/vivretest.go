@@ -16,6 +16,10 @@
 // deal, act_6000 to act_6017. New records continue each series (cnt_8836,
 // dl_4438, act_6018, ...). Vivre's API cannot list deals: a deal id comes
 // from creating the deal (or, in Vivre, from its webhooks and app).
+//
+// With SendWebhooks it also sends Vivre's webhooks, signed, for every
+// change made through it (webhooks.go): `crm-mcp --sandbox` points them at
+// its own receiver.
 package vivretest
 
 import (
@@ -51,6 +55,8 @@ type Emulator struct {
 	opts Options
 	// Each series continues after its seed: cnt_8836, dl_4438, act_6018.
 	contactIDs, dealIDs, activityIDs emulator.IDs
+
+	hooks outbox // webhooks (SendWebhooks)
 
 	mu         sync.Mutex
 	contacts   []*contact // oldest first
@@ -257,6 +263,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 		AIScore: 50, Stage: in.Stage, Tags: in.Tags, CreatedAt: emulator.Now()}
 	e.mu.Lock()
 	e.contacts = append(e.contacts, c)
+	e.emit("contact.created", c)
 	e.mu.Unlock()
 	emulator.JSON(w, 201, map[string]any{"data": c})
 }
@@ -301,6 +308,7 @@ func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 		d.Value = *in.Value
 	}
 	e.deals[d.ID] = d
+	e.emit("deal.created", d)
 	emulator.JSON(w, 201, map[string]any{"data": d})
 }
 
@@ -342,6 +350,7 @@ func (e *Emulator) updateDeal(w http.ResponseWriter, r *http.Request) {
 		fail(w, 400, "validation_error", "value", "value must not be negative")
 		return
 	}
+	moved := in.Stage != "" && in.Stage != d.Stage
 	if in.Stage != "" {
 		d.Stage = in.Stage
 	}
@@ -356,6 +365,12 @@ func (e *Emulator) updateDeal(w http.ResponseWriter, r *http.Request) {
 		d.ClosedAt = &t
 	}
 	d.UpdatedAt = emulator.Now()
+	if moved {
+		e.emit("deal.stage_changed", d)
+		if d.Stage == "won" {
+			e.emit("deal.won", d)
+		}
+	}
 	emulator.JSON(w, 200, map[string]any{"data": d})
 }
 
@@ -387,6 +402,7 @@ func (e *Emulator) logActivity(w http.ResponseWriter, r *http.Request) {
 	a := &activity{ID: e.activityIDs.Next("act_", firstActivity+seedDeals-1), ContactID: in.ContactID, DealID: in.DealID, Type: in.Type,
 		Note: in.Note, CreatedAt: emulator.Now()}
 	e.activities = append(e.activities, a)
+	e.emit("activity.logged", a)
 	emulator.JSON(w, 201, map[string]any{"data": a})
 }
 

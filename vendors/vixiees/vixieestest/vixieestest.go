@@ -19,6 +19,10 @@
 // WhatsApp templates vx_tpl_101 to vx_tpl_105. New records continue each
 // series (vx_ct_1037, vx_deal_5021); messages start at vx_msg_50001 and
 // tasks at vx_task_3001.
+//
+// With SendWebhooks it also sends Vixiees' webhooks for every contact or
+// deal change made through it (webhooks.go): `crm-mcp --sandbox` points
+// them at its own receiver.
 package vixieestest
 
 import (
@@ -94,6 +98,7 @@ type Emulator struct {
 	windows map[time.Duration]int
 	// Each series continues after its seed (see the package doc).
 	contactIDs, dealIDs, messageIDs, taskIDs emulator.IDs
+	hooks                                    outbox // webhooks (SendWebhooks)
 
 	mu         sync.Mutex
 	contacts   []*contact
@@ -363,6 +368,7 @@ func (e *Emulator) createContact(w http.ResponseWriter, r *http.Request) {
 	c.apply(in)
 	e.mu.Lock()
 	e.contacts = append(e.contacts, c)
+	e.emit("contact_updated", c)
 	e.mu.Unlock()
 	emulator.JSON(w, http.StatusCreated, map[string]any{"data": c})
 }
@@ -399,6 +405,7 @@ func (e *Emulator) updateContact(w http.ResponseWriter, r *http.Request) {
 	}
 	c.apply(in)
 	c.UpdatedAt = emulator.Now()
+	e.emit("contact_updated", c)
 	emulator.JSON(w, http.StatusOK, map[string]any{"data": c})
 }
 
@@ -486,6 +493,7 @@ func (e *Emulator) createDeal(w http.ResponseWriter, r *http.Request) {
 	d := &deal{ID: e.dealIDs.Next(idDeal, firstDeal+seedDeals-1), Stage: "new", CreatedAt: t, UpdatedAt: t}
 	d.apply(in)
 	e.deals = append(e.deals, d)
+	e.emit("deal_updated", d)
 	emulator.JSON(w, http.StatusCreated, map[string]any{"data": d})
 }
 
@@ -509,6 +517,7 @@ func (e *Emulator) updateDeal(w http.ResponseWriter, r *http.Request) {
 	}
 	d.apply(in)
 	d.UpdatedAt = emulator.Now()
+	e.emit("deal_updated", d)
 	emulator.JSON(w, http.StatusOK, map[string]any{"data": d})
 }
 
