@@ -1,15 +1,22 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/crm-mcp/crm-mcp/vendors/qyvo/qyvotest"
+	"github.com/crm-mcp/crm-mcp/vendors/redistest"
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // /mcp keeps no session state on any protocol revision: no Mcp-Session-Id
@@ -80,4 +87,85 @@ func startFront(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// Two real server processes sharing one Redis and one Qyvo account, behind
+// a balancer that alternates every request, serve one /mcp client through
+// every feature: listing (with output schemas), a call, resources, a
+// completion, a prompt, and a send the person confirms (one goes out) and
+// one they decline (none does), on 2025-06-18 and 2026-07-28.
+func TestTwoServerProcessesServeEveryFeature(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs two server processes")
+	}
+	bin := filepath.Join(t.TempDir(), "crm-mcp")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, v := range []string{mcp.ProtocolVersion20250618, mcp.ProtocolVersion20260728} {
+		t.Run(v, func(t *testing.T) {
+			redisURL := redistest.URL(t)
+			vendor := qyvotest.NewServer(qyvotest.Options{RatePerMinute: -1})
+			defer vendor.Close()
+			var backends []*url.URL
+			for range 2 {
+				port := freePort(t)
+				cmd := exec.Command(bin, "--transport", "http", "--addr", "127.0.0.1:"+port)
+				cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "QYVO_API_TOKEN="+qyvotest.APIToken, "QYVO_BASE_URL="+vendor.URL, "LOG_LEVEL=warn")
+				cmd.Stderr = os.Stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+				base := "http://127.0.0.1:" + port
+				waitHealthy(t, base)
+				u, _ := url.Parse(base)
+				backends = append(backends, u)
+			}
+			var n atomic.Int64
+			front := startFront(t, &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+				b := backends[n.Add(1)%2]
+				r.SetURL(b)
+				r.Out.Host = b.Host
+			}, FlushInterval: -1})
+			ctx := context.Background()
+			p := &person{action: mcp.ElicitationResponseActionAccept}
+			c := httpClient(t, front, v, p)
+			tl, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+			if err != nil || len(tl.Tools) < 10 || tl.Tools[0].OutputSchema.Type != "object" {
+				t.Fatalf("tools/list: %v", err)
+			}
+			if res := callTool(t, c, "qyvo_list_templates", nil); res.IsError {
+				t.Fatalf("qyvo_list_templates: %s", resultText(res))
+			}
+			rr := mcp.ReadResourceRequest{}
+			rr.Params.URI = "qyvo://templates"
+			if res, err := c.ReadResource(ctx, rr); err != nil || len(res.Contents) != 1 {
+				t.Fatalf("resources/read qyvo://templates: %v", err)
+			}
+			cr := mcp.CompleteRequest{}
+			cr.Params.Ref = mcp.ResourceReference{Type: "ref/resource", URI: "qyvo://contacts/{id}"}
+			cr.Params.Argument.Name, cr.Params.Argument.Value = "id", "emi"
+			if res, err := c.Complete(ctx, cr); err != nil || len(res.Completion.Values) == 0 {
+				t.Fatalf("completion/complete: %v %+v", err, res)
+			}
+			gp := mcp.GetPromptRequest{}
+			gp.Params.Name, gp.Params.Arguments = "whatsapp_follow_up", map[string]string{"contact": "Emily Carter", "goal": "confirm the delivery date"}
+			if _, err := c.GetPrompt(ctx, gp); err != nil {
+				t.Fatalf("prompts/get: %v", err)
+			}
+			checkConfirmed(t, p.action, p, sendEmily(t, c), vendor.Sent())
+			declined := &person{action: mcp.ElicitationResponseActionDecline}
+			d := httpClient(t, front, v, declined)
+			req := mcp.CallToolRequest{}
+			req.Params.Name = "qyvo_send_template_message"
+			req.Params.Arguments = map[string]any{"phone": "+14155550101", "template": "order_confirmation", "variables": []string{"Emily", "#1043"}}
+			if res, err := d.CallTool(ctx, req); err != nil || res.IsError {
+				t.Fatalf("declined send: %v %+v", err, res)
+			}
+			if vendor.Sent() != 1 || n.Load() < 8 {
+				t.Fatalf("sent %d (want the accepted one only); the balancer saw %d requests", vendor.Sent(), n.Load())
+			}
+		})
+	}
 }
