@@ -56,7 +56,7 @@ type Emulator struct {
 	// Each series continues after its seed: cnt_8836, dl_4438, act_6018.
 	contactIDs, dealIDs, activityIDs emulator.IDs
 
-	hooks outbox // webhooks (SendWebhooks)
+	hooks emulator.Outbox // webhooks (SendWebhooks)
 
 	mu         sync.Mutex
 	contacts   []*contact // oldest first

@@ -1,15 +1,11 @@
 package vivretest
 
 import (
-	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/crm-mcp/crm-mcp/vendors/emulator"
@@ -25,111 +21,31 @@ import (
 //	 "workspace_id": "<the workspace>", "data": {<the record as the API returns it>}}
 //
 // signed with X-Vivre-Signature, the hex HMAC-SHA256 of the body under the
-// secret. Deliveries leave in order, one at a time, after the API call has
-// answered; one not answered 2xx is sent again (3 attempts, 1 s then 2 s
-// apart) with the same id, then dropped. At most 1000 wait; beyond, new
-// ones are dropped.
+// secret, delivered by an emulator.Outbox.
 
 // SendWebhooks makes the emulator send its webhooks to url, signed with
 // secret, through c (nil: a client with a 10 s timeout). An empty url
 // stops them.
 func (e *Emulator) SendWebhooks(url, secret string, c *http.Client) {
-	if c == nil {
-		c = &http.Client{Timeout: 10 * time.Second}
-	}
-	e.hooks.mu.Lock()
-	defer e.hooks.mu.Unlock()
-	e.hooks.url, e.hooks.secret, e.hooks.client = url, secret, c
+	e.hooks.Configure(url, func(body []byte) http.Header {
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(body)
+		return http.Header{"X-Vivre-Signature": {hex.EncodeToString(mac.Sum(nil))}, "User-Agent": {"Vivre-Webhooks (crm-mcp sandbox)"}}
+	}, c)
 }
 
 // Webhooks is how many webhooks were delivered (answered 2xx) so far.
-func (e *Emulator) Webhooks() int {
-	e.hooks.mu.Lock()
-	defer e.hooks.mu.Unlock()
-	return e.hooks.delivered
-}
-
-// outbox queues webhooks and delivers them in order.
-type outbox struct {
-	mu        sync.Mutex
-	url       string
-	secret    string
-	client    *http.Client
-	queue     []delivery
-	running   bool
-	delivered int
-}
-
-type delivery struct {
-	url, secret string
-	client      *http.Client
-	body        []byte
-}
+func (e *Emulator) Webhooks() int { return e.hooks.Delivered() }
 
 // emit queues the webhook event about record, when webhooks are on; the
 // record is encoded now (callers hold e.mu, so it is consistent).
 func (e *Emulator) emit(event string, record any) {
-	o := &e.hooks
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.url == "" || len(o.queue) >= 1000 {
+	if !e.hooks.On() {
 		return
 	}
-	body, err := json.Marshal(map[string]any{"id": "evt_" + strings.ToLower(rand.Text()[:20]), "event": event,
+	body, err := json.Marshal(map[string]any{"id": emulator.EventID("evt_"), "event": event,
 		"created_at": emulator.Now().Format(time.RFC3339), "workspace_id": e.opts.WorkspaceID, "data": record})
-	if err != nil {
-		return
+	if err == nil {
+		e.hooks.Emit(body)
 	}
-	o.queue = append(o.queue, delivery{o.url, o.secret, o.client, body})
-	if !o.running {
-		o.running = true
-		go o.drain()
-	}
-}
-
-// drain delivers the queue, then stops until the next emit.
-func (o *outbox) drain() {
-	for {
-		o.mu.Lock()
-		if len(o.queue) == 0 {
-			o.running = false
-			o.mu.Unlock()
-			return
-		}
-		d := o.queue[0]
-		o.queue = o.queue[1:]
-		o.mu.Unlock()
-		if d.send() {
-			o.mu.Lock()
-			o.delivered++
-			o.mu.Unlock()
-		}
-	}
-}
-
-func (d delivery) send() bool {
-	mac := hmac.New(sha256.New, []byte(d.secret))
-	mac.Write(d.body)
-	sig := hex.EncodeToString(mac.Sum(nil))
-	for attempt := 1; attempt <= 3; attempt++ {
-		if attempt > 1 {
-			time.Sleep(time.Duration(attempt-1) * time.Second)
-		}
-		req, err := http.NewRequest(http.MethodPost, d.url, bytes.NewReader(d.body))
-		if err != nil {
-			return false
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("User-Agent", "Vivre-Webhooks (crm-mcp sandbox)")
-		req.Header.Set("X-Vivre-Signature", sig)
-		resp, err := d.client.Do(req)
-		if err != nil {
-			continue
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode/100 == 2 {
-			return true
-		}
-	}
-	return false
 }

@@ -98,7 +98,7 @@ type Emulator struct {
 	windows map[time.Duration]int
 	// Each series continues after its seed (see the package doc).
 	contactIDs, dealIDs, messageIDs, taskIDs emulator.IDs
-	hooks                                    outbox // webhooks (SendWebhooks)
+	hooks                                    emulator.Outbox // webhooks (SendWebhooks)
 
 	mu         sync.Mutex
 	contacts   []*contact
