@@ -131,6 +131,7 @@ func run(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Re
 		log.Error(err.Error())
 		return 1
 	}
+	defer app.close() // the poller, the event log, Redis
 	switch cfg.Transport {
 	case "stdio":
 		if f, ok := stdin.(*os.File); ok && isTerminal(f) {
