@@ -1,7 +1,10 @@
 // End-to-end check of crm-mcp with real MCP clients, as a new user would
 // use it: the official TypeScript SDK client and MCP Inspector's CLI, over
 // stdio, legacy SSE (/sse) and streamable HTTP (/mcp), against --sandbox:
-// tools, resources, resource templates, completion and prompts.
+// tools, resources, resource templates, completion and prompts; sends a
+// person confirms (a client declaring elicitation, its elicitation/create
+// handler accepting or declining); and subscriptions to events:// resources
+// (resources/subscribe on the session transports, stdio and /sse).
 //
 //   node e2e.mjs /path/to/crm-mcp
 //
@@ -15,11 +18,12 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolRequestSchema, ElicitRequestSchema, ListToolsRequestSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const bin = process.argv[2];
 if (!bin) throw new Error("usage: node e2e.mjs /path/to/crm-mcp");
 const TOKEN = "e2e-token-123456";
+const STEP = 20000; // bound on one connect, request or wait in the checks that bound theirs
 let passed = 0, failed = 0;
 
 function check(name, cond, detail = "") {
@@ -48,14 +52,25 @@ async function startHTTP() {
   throw new Error("server did not become healthy");
 }
 
-async function connect(kind, base) {
-  const client = new Client({ name: "crm-mcp-e2e", version: "1.0.0" });
+function within(ms, promise, what) {
+  let timer;
+  return Promise.race([promise, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
+// connect opens a client over kind; with asker, one that declares the
+// elicitation capability (form mode) and answers elicitation/create with it.
+async function connect(kind, base, asker) {
+  const client = asker
+    ? new Client({ name: "crm-mcp-e2e", version: "1.0.0" }, { capabilities: { elicitation: { form: {} } } })
+    : new Client({ name: "crm-mcp-e2e", version: "1.0.0" });
+  if (asker) client.setRequestHandler(ElicitRequestSchema, asker.handler);
   const headers = { Authorization: `Bearer ${TOKEN}` };
   let transport;
   if (kind === "stdio") transport = new StdioClientTransport({ command: bin, args: ["--sandbox"], env: { ...process.env, LOG_LEVEL: "warn" }, stderr: "ignore" });
   if (kind === "sse") transport = new SSEClientTransport(new URL(`${base}/sse`), { requestInit: { headers }, eventSourceInit: { fetch: (u, i) => fetch(u, { ...i, headers: { ...i?.headers, ...headers } }) } });
   if (kind === "http") transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers } });
-  await client.connect(transport);
+  await within(STEP, client.connect(transport), `${kind} connect`);
   return client;
 }
 
@@ -213,6 +228,110 @@ async function sdkValidatesErrors() {
   await c.close();
 }
 
+// Sends a person confirms (README): a client that declares elicitation is
+// asked before qyvo_send_template_message goes out. The question names the
+// recipient (a seeded contact, looked up by phone) and the template with its
+// variables filled in; accept sends exactly one message (the sandbox's
+// campaign_sent feed shows it), decline sends none and is a result with
+// declined: true, not an error. Each call's order number is new, so no send
+// is a duplicate of an earlier one (which would be answered without asking).
+const EMILY = { name: "Emily Carter", phone: "+14155550101" };
+const TEMPLATE = "Hi {{1}}, your order {{2}} is confirmed. We will message you when it ships."; // order_confirmation (en), seeded
+
+// asker answers every question with action (accept ticks confirm) and
+// remembers the questions.
+function asker(action) {
+  const asked = [];
+  return {
+    asked,
+    handler: async (req) => {
+      asked.push(req.params.message);
+      return action === "accept" ? { action, content: { confirm: true } } : { action };
+    },
+  };
+}
+
+// sentTo: the message ids of the campaign_sent feed's records for phone.
+async function sentTo(c, phone, label) {
+  const res = await within(STEP, call(c, "qyvo_list_recent", { event: "campaign_sent", limit: 100 }), `${label} qyvo_list_recent`);
+  if (res.isError) throw new Error(`qyvo_list_recent: ${text(res)}`);
+  return json(res).events.filter((e) => e.phone === phone).map((e) => e.message_id);
+}
+
+async function confirmedSends(kind, base) {
+  for (const action of ["accept", "decline"]) {
+    const label = `${kind}: confirm ${action}`;
+    const person = asker(action);
+    let c;
+    try {
+      c = await connect(kind, base, person);
+      await within(STEP, c.listTools(), `${label} tools/list`); // callTool then checks results against the output schemas
+      const order = `#${Math.floor(100000 + Math.random() * 900000)}`;
+      const before = await sentTo(c, EMILY.phone, label);
+      const res = await within(STEP, call(c, "qyvo_send_template_message", { phone: EMILY.phone, template: "order_confirmation", variables: ["Emily", order] }), `${label} send`);
+      const fresh = (await sentTo(c, EMILY.phone, label)).filter((id) => !before.includes(id));
+      const rendered = TEMPLATE.replace("{{1}}", "Emily").replace("{{2}}", order);
+      check(`${label}: asked once, naming the recipient and the rendered template`,
+        person.asked.length === 1 && person.asked[0].includes(`${EMILY.name}, ${EMILY.phone}`) && person.asked[0].includes(rendered),
+        JSON.stringify(person.asked));
+      const out = res.isError ? {} : json(res);
+      if (action === "accept") {
+        check(`${label}: sent, and qyvo_list_recent shows exactly one new message`,
+          !res.isError && out.declined === undefined && fresh.length === 1 && out.id === fresh[0], `${text(res).slice(0, 300)} new: ${JSON.stringify(fresh)}`);
+      } else {
+        check(`${label}: declined: true, not an error, and no new message`,
+          !res.isError && out.declined === true && typeof out.note === "string" && fresh.length === 0, `${text(res).slice(0, 300)} new: ${JSON.stringify(fresh)}`);
+      }
+    } catch (e) {
+      check(`${label}: ran without exceptions`, false, e.stack);
+    } finally {
+      await c?.close().catch(() => {});
+    }
+  }
+}
+
+// Event subscriptions (README "What an agent sees of events"): subscribed to
+// events://vivre with resources/subscribe, a client is sent
+// notifications/resources/updated for it once a Vivre contact it creates
+// is in the event log, and crm_list_events then lists the contact.created
+// event. On the session transports (stdio, /sse); stateless /mcp at
+// 2025-11-25 keeps no session to notify.
+async function eventSubscription(kind, base) {
+  const label = `${kind}: events://vivre`;
+  let c;
+  try {
+    c = await connect(kind, base);
+    check(`${label}: the server offers resource subscriptions`, c.getServerCapabilities()?.resources?.subscribe === true, JSON.stringify(c.getServerCapabilities()?.resources));
+    const updated = [];
+    let wake = () => {};
+    c.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { updated.push(n.params.uri); wake(); });
+    await within(STEP, c.subscribeResource({ uri: "events://vivre" }), `${label} resources/subscribe`);
+    const email = `e2e-sub-${kind}@events-${Date.now()}.example`;
+    const created = await within(STEP, call(c, "vivre_create_contact", { name: `Subscribed ${kind}`, email }), `${label} vivre_create_contact`);
+    const contact = json(created);
+    const start = Date.now();
+    await within(10000, new Promise((resolve) => { wake = () => updated.includes("events://vivre") && resolve(); wake(); }), `${label} notifications/resources/updated`)
+      .catch(() => {});
+    check(`${label}: notifications/resources/updated for events://vivre within 10 s of vivre_create_contact`,
+      !created.isError && updated.includes("events://vivre"), `after ${Date.now() - start} ms: ${JSON.stringify(updated)}; ${text(created).slice(0, 200)}`);
+    // The notification says the event is in the log: crm_list_events lists it
+    // (polled briefly, should the notification have been for another event).
+    let page, found;
+    for (const until = Date.now() + 5000; ;) {
+      page = json(await within(STEP, call(c, "crm_list_events", { vendor: "vivre", types: ["contact.created"] }), `${label} crm_list_events`));
+      found = page.events?.find((e) => e.record_id === contact.id);
+      if (found || Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    check(`${label}: crm_list_events then lists the contact.created event`,
+      found?.type === "contact.created" && found.vendor === "vivre" && found.record_uri === `vivre://contacts/${contact.id}`, JSON.stringify(page).slice(0, 400));
+  } catch (e) {
+    check(`${label}: ran without exceptions`, false, e.stack);
+  } finally {
+    await c?.close().catch(() => {});
+  }
+}
+
 async function inspector(args, label, expect) {
   try {
     const { stdout } = await promisify(execFile)("npx", ["mcp-inspector", "--cli", ...args], { timeout: 60000, env: { ...process.env, LOG_LEVEL: "error" } });
@@ -238,6 +357,8 @@ try {
     } finally {
       await c.close();
     }
+    await confirmedSends(kind, base);
+    if (kind !== "http") await eventSubscription(kind, base);
   }
   // Without a token the HTTP endpoints refuse.
   const noTok = await fetch(`${base}/mcp`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });

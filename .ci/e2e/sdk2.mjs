@@ -3,7 +3,13 @@
 // protocol revision it can be asked for, over stdio and streamable HTTP
 // (/mcp), against --sandbox: tools (output schemas, a success with
 // structured content, a failure as a result), resources, resource
-// templates, a read, completion and prompts.
+// templates, a read, completion and prompts; sends a person confirms (a
+// client declaring elicitation, its elicitation/create handler accepting or
+// declining: at 2026-07-28 the server answers input_required and the client
+// fulfils it through that same handler and retries, at 2025-x the server
+// sends elicitation/create); and subscriptions to events://vivre
+// (subscriptions/listen at 2026-07-28, resources/subscribe before it over
+// stdio: stateless /mcp at 2025-x keeps no session to notify).
 //
 // The v1 SDK in e2e.mjs (@modelcontextprotocol/sdk 1.32.2) has no way to
 // choose a revision: it always asks for 2025-11-25. This client does:
@@ -69,12 +75,21 @@ const REVISIONS = {
   "2026-07-28": { versionNegotiation: { mode: { pin: "2026-07-28" } } },
 };
 
-async function connect(kind, base, rev) {
-  const client = new Client({ name: "crm-mcp-e2e-sdk2", version: "1.0.0" }, REVISIONS[rev]);
+// connect opens a client at rev over kind; with asker, one that declares
+// the elicitation capability (form mode) and answers elicitation/create
+// with it.
+async function connect(kind, base, rev, asker) {
+  const options = asker ? { ...REVISIONS[rev], capabilities: { elicitation: { form: {} } } } : REVISIONS[rev];
+  const client = new Client({ name: "crm-mcp-e2e-sdk2", version: "1.0.0" }, options);
+  if (asker) client.setRequestHandler("elicitation/create", asker.handler);
   const transport = kind === "stdio"
     ? new StdioClientTransport({ command: bin, args: ["--sandbox"], env: { ...process.env, LOG_LEVEL: "error" }, stderr: "ignore" })
     : new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } });
   await within(STEP, client.connect(transport), `${kind} connect at ${rev}`);
+  if (asker) { // what the server sends, to tell how the question travelled
+    const deliver = transport.onmessage;
+    transport.onmessage = (message, extra) => { asker.wire.push(message); return deliver?.call(transport, message, extra); };
+  }
   return client;
 }
 
@@ -118,6 +133,122 @@ async function checks(label, c, rev) {
   check(`${label}: prompts/list and prompts/get log_call`, prompts.includes("log_call") && got.messages[0]?.content?.text?.includes("Call with: Priya Kapoor"), JSON.stringify(got).slice(0, 300));
 }
 
+// Sends a person confirms (README): the question names the recipient (a
+// seeded contact, looked up by phone) and the template with its variables
+// filled in; accept sends exactly one message (the sandbox's campaign_sent
+// feed shows it), decline sends none and is a result with declined: true,
+// not an error. Each call's order number is new, so no send is a duplicate
+// of an earlier one (which would be answered without asking).
+const EMILY = { name: "Emily Carter", phone: "+14155550101" };
+const TEMPLATE = "Hi {{1}}, your order {{2}} is confirmed. We will message you when it ships."; // order_confirmation (en), seeded
+
+// asker answers every question with action (accept ticks confirm) and
+// remembers the questions (and, once connected, every message the server
+// sends: wire).
+function asker(action) {
+  const asked = [];
+  return {
+    asked,
+    wire: [],
+    handler: async (req) => {
+      asked.push(req.params.message);
+      return action === "accept" ? { action, content: { confirm: true } } : { action };
+    },
+  };
+}
+
+// sentTo: the message ids of the campaign_sent feed's records for phone.
+async function sentTo(c, phone, label) {
+  const res = await within(STEP, c.callTool({ name: "qyvo_list_recent", arguments: { event: "campaign_sent", limit: 100 } }), `${label} qyvo_list_recent`);
+  if (res.isError) throw new Error(`qyvo_list_recent: ${text(res)}`);
+  return res.structuredContent.events.filter((e) => e.phone === phone).map((e) => e.message_id);
+}
+
+async function confirmedSends(kind, base, rev) {
+  for (const action of ["accept", "decline"]) {
+    const label = `sdk2 ${kind} ${rev}: confirm ${action}`;
+    const person = asker(action);
+    let c;
+    try {
+      c = await connect(kind, base, rev, person);
+      await within(STEP, c.listTools(), `${label} tools/list`);
+      const order = `#${Math.floor(100000 + Math.random() * 900000)}`;
+      const before = await sentTo(c, EMILY.phone, label);
+      const res = await within(STEP, c.callTool({ name: "qyvo_send_template_message", arguments: { phone: EMILY.phone, template: "order_confirmation", variables: ["Emily", order] } }), `${label} send`);
+      const fresh = (await sentTo(c, EMILY.phone, label)).filter((id) => !before.includes(id));
+      const rendered = TEMPLATE.replace("{{1}}", "Emily").replace("{{2}}", order);
+      check(`${label}: asked once, naming the recipient and the rendered template`,
+        person.asked.length === 1 && person.asked[0].includes(`${EMILY.name}, ${EMILY.phone}`) && person.asked[0].includes(rendered),
+        JSON.stringify(person.asked));
+      // 2026-07-28: the call is answered input_required and retried by the
+      // client with the answer; 2025-x: the server sends elicitation/create.
+      const inputRequired = person.wire.filter((m) => m.result?.resultType === "input_required").length;
+      const elicitations = person.wire.filter((m) => m.method === "elicitation/create").length;
+      check(`${label}: the question came as ${rev === "2026-07-28" ? "an input_required result" : "an elicitation/create request"}`,
+        rev === "2026-07-28" ? inputRequired === 1 && elicitations === 0 : inputRequired === 0 && elicitations === 1,
+        `input_required results ${inputRequired}, elicitation/create requests ${elicitations}`);
+      const out = res.structuredContent ?? {};
+      if (action === "accept") {
+        check(`${label}: sent, and qyvo_list_recent shows exactly one new message`,
+          !res.isError && out.declined === undefined && fresh.length === 1 && out.id === fresh[0], `${JSON.stringify(res).slice(0, 300)} new: ${JSON.stringify(fresh)}`);
+      } else {
+        check(`${label}: declined: true, not an error, and no new message`,
+          !res.isError && out.declined === true && typeof out.note === "string" && fresh.length === 0, `${JSON.stringify(res).slice(0, 300)} new: ${JSON.stringify(fresh)}`);
+      }
+    } catch (e) {
+      check(`${label}: ran without exceptions`, false, e.stack);
+    } finally {
+      await c?.close().catch(() => {});
+    }
+  }
+}
+
+// Event subscriptions (README "What an agent sees of events"): a client
+// following events://vivre (subscriptions/listen at 2026-07-28, whose
+// acknowledgement lists it; resources/subscribe before) is sent
+// notifications/resources/updated for it once a Vivre contact it creates
+// is in the event log, and crm_list_events then lists the contact.created
+// event.
+async function eventSubscription(kind, base, rev) {
+  const label = `sdk2 ${kind} ${rev}: events://vivre`;
+  let c, sub;
+  try {
+    c = await connect(kind, base, rev);
+    const updated = [];
+    let wake = () => {};
+    c.setNotificationHandler("notifications/resources/updated", (n) => { updated.push(n.params.uri); wake(); });
+    if (rev === "2026-07-28") {
+      sub = await within(STEP, c.listen({ resourceSubscriptions: ["events://vivre", "vivre://contacts/cnt_8800"] }), `${label} subscriptions/listen`);
+      check(`${label}: subscriptions/listen acknowledges events://vivre alone`,
+        JSON.stringify(sub.honoredFilter.resourceSubscriptions) === JSON.stringify(["events://vivre"]), JSON.stringify(sub.honoredFilter));
+    } else {
+      await within(STEP, c.subscribeResource({ uri: "events://vivre" }), `${label} resources/subscribe`);
+    }
+    const email = `sdk2-sub-${kind}-${rev}@events-${Date.now()}.example`;
+    const created = await within(STEP, c.callTool({ name: "vivre_create_contact", arguments: { name: `Subscribed ${kind} ${rev}`, email } }), `${label} vivre_create_contact`);
+    const contact = created.structuredContent ?? {};
+    const start = Date.now();
+    await within(10000, new Promise((resolve) => { wake = () => updated.includes("events://vivre") && resolve(); wake(); }), `${label} notifications/resources/updated`)
+      .catch(() => {});
+    check(`${label}: notifications/resources/updated for events://vivre within 10 s of vivre_create_contact`,
+      !created.isError && updated.includes("events://vivre"), `after ${Date.now() - start} ms: ${JSON.stringify(updated)}; ${text(created).slice(0, 200)}`);
+    let page, found;
+    for (const until = Date.now() + 5000; ;) {
+      page = (await within(STEP, c.callTool({ name: "crm_list_events", arguments: { vendor: "vivre", types: ["contact.created"] } }), `${label} crm_list_events`)).structuredContent;
+      found = page?.events?.find((e) => e.record_id === contact.id);
+      if (found || Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    check(`${label}: crm_list_events then lists the contact.created event`,
+      found?.type === "contact.created" && found.vendor === "vivre" && found.record_uri === `vivre://contacts/${contact.id}`, JSON.stringify(page).slice(0, 400));
+  } catch (e) {
+    check(`${label}: ran without exceptions`, false, e.stack);
+  } finally {
+    await sub?.close().catch(() => {});
+    await c?.close().catch(() => {});
+  }
+}
+
 const base = await startHTTP();
 for (const kind of ["stdio", "http"]) {
   for (const rev of Object.keys(REVISIONS)) {
@@ -131,6 +262,8 @@ for (const kind of ["stdio", "http"]) {
     } finally {
       await c?.close().catch(() => {});
     }
+    await confirmedSends(kind, base, rev);
+    if (kind === "stdio" || rev === "2026-07-28") await eventSubscription(kind, base, rev);
   }
 }
 console.log(`${passed} passed, ${failed} failed`);
