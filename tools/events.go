@@ -30,7 +30,6 @@ package tools
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,18 +131,11 @@ func (e *Events) Tools() []Tool { return []Tool{e.listTool()} }
 // EventsURI is the resource of a vendor's events.
 func EventsURI(vendor string) string { return "events://" + vendor }
 
-// Event is one vendor event as an agent reads it.
+// Event is one vendor event as an agent reads it: the log's event, and the
+// resource that reads its record when there is one.
 type Event struct {
-	ID         string    `json:"id"`
-	Vendor     string    `json:"vendor"`
-	Type       string    `json:"type"`
-	OccurredAt time.Time `json:"occurred_at"`
-	ReceivedAt time.Time `json:"received_at"`
-	RecordKind string    `json:"record_kind,omitempty"`
-	RecordID   string    `json:"record_id,omitempty"`
-	// RecordURI is the resource that reads the record, when there is one.
-	RecordURI string          `json:"record_uri,omitempty"`
-	Payload   json.RawMessage `json:"payload,omitempty"`
+	events.Event
+	RecordURI string `json:"record_uri,omitempty"`
 }
 
 type eventsPage struct {
@@ -287,8 +279,7 @@ func (e *Events) visibleVendors(ctx context.Context) []string {
 
 // item is an event as an agent reads it.
 func (e *Events) item(ev events.Event) Event {
-	out := Event{ID: ev.ID, Vendor: ev.Vendor, Type: ev.Type, OccurredAt: ev.OccurredAt, ReceivedAt: ev.ReceivedAt,
-		RecordKind: ev.RecordKind, RecordID: ev.RecordID, Payload: ev.Payload}
+	out := Event{Event: ev}
 	if r, ok := e.recordURI[ev.Vendor+"/"+ev.RecordKind]; ok && ev.RecordID != "" {
 		out.RecordURI = r.Expand("id", ev.RecordID)
 	}

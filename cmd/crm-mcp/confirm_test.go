@@ -135,19 +135,7 @@ func stdioClient(t *testing.T, version string, p *person, kv ...string) (*app, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		_ = serveStdio(context.Background(), a, inR, outW)
-		_ = outW.Close()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		_ = inW.Close()
-		go func() { _, _ = io.Copy(io.Discard, outR) }()
-		<-done
-	})
+	inW, outR := stdioPipes(t, a)
 	return a, connect(t, transport.NewIO(outR, inW, io.NopCloser(strings.NewReader(""))), version, p)
 }
 

@@ -29,7 +29,9 @@ type rpcLine struct {
 	} `json:"params"`
 }
 
-func startStdio(t *testing.T, a *app) *stdioPeer {
+// stdioPipes serves a over stdio on pipes until the test ends: what a
+// client writes to in, and reads from out.
+func stdioPipes(t *testing.T, a *app) (in *io.PipeWriter, out *io.PipeReader) {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
@@ -44,6 +46,12 @@ func startStdio(t *testing.T, a *app) *stdioPeer {
 		go func() { _, _ = io.Copy(io.Discard, outR) }()
 		<-done
 	})
+	return inW, outR
+}
+
+func startStdio(t *testing.T, a *app) *stdioPeer {
+	t.Helper()
+	inW, outR := stdioPipes(t, a)
 	sc := bufio.NewScanner(outR)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	p := &stdioPeer{t: t, in: inW, out: sc}
