@@ -191,8 +191,7 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 				if log.Enabled(ctx, slog.LevelInfo) {
 					log.LogAttrs(ctx, slog.LevelInfo, "tool call", slog.String("tool", info.Tool), slog.String("vendor", info.Vendor),
 						slog.String("outcome", info.Outcome), slog.Float64("duration_ms", ms(info.Duration)), slog.Int("attempts", info.Attempts),
-						slog.Float64("limiter_wait_ms", ms(info.LimiterWait)), slog.Bool("duplicate", info.Duplicate),
-						slog.String("auth", info.Auth), slog.String("sub", info.Subject), slog.String("tenant", info.Tenant))
+						slog.Float64("limiter_wait_ms", ms(info.LimiterWait)), slog.Bool("duplicate", info.Duplicate), callerAttr(ctx))
 				}
 				if observe != nil {
 					observe(info)
@@ -306,4 +305,18 @@ func rewriteValue(replace func(string) string, v any) any {
 		return out
 	}
 	return v
+}
+
+// callerAttr is who made a call, for its log line: how they authenticated,
+// their subject and tenant (empty over stdio and without authentication).
+func callerAttr(ctx context.Context) slog.Attr {
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return slog.Group("caller", slog.String("auth", "none"))
+	}
+	attrs := []any{slog.String("auth", p.Kind), slog.String("sub", p.Subject)}
+	if p.Tenant != "" {
+		attrs = append(attrs, slog.String("tenant", p.Tenant))
+	}
+	return slog.Group("caller", attrs...)
 }

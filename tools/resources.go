@@ -228,13 +228,9 @@ func readHandler(o ServerOptions, r Resource, words *strings.Replacer) server.Re
 				outcome = string(vendors.KindCancelled)
 			}
 			if o.Logger.Enabled(ctx, slog.LevelInfo) {
-				auth, sub, tenant := "none", "", ""
-				if p := PrincipalFrom(ctx); p != nil {
-					auth, sub, tenant = p.Kind, p.Subject, p.Tenant
-				}
 				o.Logger.LogAttrs(ctx, slog.LevelInfo, "resource read", slog.String("resource", r.Name), slog.String("vendor", r.Vendor),
 					slog.String("outcome", outcome), slog.Float64("duration_ms", ms(time.Since(start))), slog.Int("attempts", stats.Attempts()),
-					slog.Float64("limiter_wait_ms", ms(stats.Waited())), slog.String("auth", auth), slog.String("sub", sub), slog.String("tenant", tenant))
+					slog.Float64("limiter_wait_ms", ms(stats.Waited())), callerAttr(ctx))
 			}
 		}()
 		fail := func(e error) ([]mcp.ResourceContents, error) {

@@ -284,3 +284,43 @@ func BenchmarkToolsListByScope(b *testing.B) {
 		}
 	}
 }
+
+// The token's subject is in the call's log line; the metrics count calls by
+// how the caller authenticated, never by subject.
+func TestOAuthSubjectInTheLogLine(t *testing.T) {
+	var logs syncBuffer
+	log, _ := newLogger("info", "json", &logs)
+	_, p, base := oauthServer(t, log)
+	token := p.Token(t, "crm:read")
+	c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	initialize(t, c)
+	callGetContact(t, c)
+	found := false
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var l struct {
+			Msg    string
+			Caller struct{ Auth, Sub string }
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "tool call" {
+			found = l.Caller.Auth == "oauth" && l.Caller.Sub == p.ClientID
+		}
+	}
+	if !found {
+		t.Fatalf("no tool call line with the token's subject:\n%s", logs.String())
+	}
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), `crm_mcp_tool_calls_total{auth="oauth",outcome="ok",tool="vivre_get_contact"} 1`) || strings.Contains(string(m), p.ClientID) {
+		t.Fatalf("metrics:\n%s", m)
+	}
+}
