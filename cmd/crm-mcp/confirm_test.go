@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
@@ -191,11 +190,7 @@ func TestConfirmAcrossReplicas(t *testing.T) {
 				apps, backends = append(apps, a), append(backends, u)
 			}
 			var n atomic.Int64
-			front := startFront(t, &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-				b := backends[n.Add(1)%2]
-				r.SetURL(b)
-				r.Out.Host = b.Host
-			}, FlushInterval: -1})
+			front := startFront(t, alternating(backends, &n))
 			p := &person{action: mcp.ElicitationResponseActionAccept}
 			checkConfirmed(t, p.action, p, sendEmily(t, httpClient(t, front, v, p)), sent(apps[0])+sent(apps[1]))
 		})

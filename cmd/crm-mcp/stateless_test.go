@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -58,12 +60,7 @@ func TestTwoReplicasAlternating(t *testing.T) {
 		backends = append(backends, u)
 	}
 	var n atomic.Int64
-	lb := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		b := backends[n.Add(1)%2]
-		r.SetURL(b)
-		r.Out.Host = b.Host
-	}}
-	front := startFront(t, lb)
+	front := startFront(t, alternating(backends, &n))
 	c, err := client.NewStreamableHttpClient(front + "/mcp")
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +76,33 @@ func TestTwoReplicasAlternating(t *testing.T) {
 	if n.Load() < 8 {
 		t.Fatalf("the balancer saw %d requests", n.Load())
 	}
+}
+
+// alternating is a balancer that sends each request to the next of
+// backends (n counts them), streaming responses as they come. Like a real
+// balancer it reads a request's body before forwarding it: handing
+// net/http's server body straight to the proxy's transport races with the
+// server, which closes the body as soon as the response starts (the
+// backend has answered) while the transport's writeLoop may still be
+// about to read its end, and that read error makes the transport close
+// the backend connection in the middle of the response ("ReverseProxy
+// read error during body copy: use of closed network connection", and the
+// client sees a truncated JSON body or SSE stream).
+func alternating(backends []*url.URL, n *atomic.Int64) http.Handler {
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		b := backends[n.Add(1)%int64(len(backends))]
+		r.SetURL(b)
+		r.Out.Host = b.Host
+	}, FlushInterval: -1}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rp.ServeHTTP(w, r)
+	})
 }
 
 // startFront serves h on a loopback port until the test ends.
@@ -123,11 +147,7 @@ func TestTwoServerProcessesServeEveryFeature(t *testing.T) {
 				backends = append(backends, u)
 			}
 			var n atomic.Int64
-			front := startFront(t, &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-				b := backends[n.Add(1)%2]
-				r.SetURL(b)
-				r.Out.Host = b.Host
-			}, FlushInterval: -1})
+			front := startFront(t, alternating(backends, &n))
 			ctx := context.Background()
 			p := &person{action: mcp.ElicitationResponseActionAccept}
 			c := httpClient(t, front, v, p)
