@@ -32,26 +32,8 @@ func eventsServer(t *testing.T, log events.Log, perRequest bool, vendors ...stri
 func eventsClient(t *testing.T, ev *Events, version string) (*client.Client, *notes) {
 	t.Helper()
 	s := NewServer(ServerOptions{Name: "crm-mcp-test", Version: "test", Tools: ev.Tools(), Events: ev})
-	c, err := client.NewInProcessClient(s)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := &notes{}
-	c.OnNotification(n.add)
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = version
-	if version == "" {
-		init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	}
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := connectInProcess(t, s, version, func(c *client.Client) { c.OnNotification(n.add) })
 	return c, n
 }
 

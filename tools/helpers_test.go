@@ -1,12 +1,14 @@
 package tools
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
@@ -24,9 +26,21 @@ func newMCPClient(t *testing.T, ts []Tool) *mcpClient {
 	// Each test gets its own duplicate-send memory, so identical sends in
 	// two tests (or in -count=2) never meet.
 	s := NewServer(ServerOptions{Name: "crm-mcp-test", Version: "test", Tools: ts, Dedupe: dedupe.NewMemory()})
+	c, _ := connectInProcess(t, s, "", nil)
+	return &mcpClient{t: t, c: c}
+}
+
+// connectInProcess starts mcp-go's in-process client of s and initializes
+// it at version ("": the newest); before runs on the client before it
+// starts (e.g. to set a notification handler).
+func connectInProcess(t *testing.T, s *server.MCPServer, version string, before func(*client.Client)) (*client.Client, *mcp.InitializeResult) {
+	t.Helper()
 	c, err := client.NewInProcessClient(s)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(c)
 	}
 	ctx := context.Background()
 	if err := c.Start(ctx); err != nil {
@@ -34,12 +48,13 @@ func newMCPClient(t *testing.T, ts []Tool) *mcpClient {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ProtocolVersion = cmp.Or(version, mcp.LATEST_PROTOCOL_VERSION)
 	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
+	res, err := c.Initialize(ctx, init)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &mcpClient{t: t, c: c}
+	return c, res
 }
 
 func (m *mcpClient) call(name string, args map[string]any) *mcp.CallToolResult {

@@ -1,14 +1,11 @@
 package tools
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
@@ -26,20 +23,7 @@ func deployment(t *testing.T, token string, store dedupe.Store) (*mcpClient, *qy
 	t.Cleanup(srv.Close)
 	cl := qyvo.New(qyvo.Config{APIToken: token, BaseURL: srv.URL}, vendors.Options{Retry: vendors.Retry{Base: time.Millisecond}})
 	s := NewServer(ServerOptions{Name: "crm-mcp-test", Version: "test", Tools: Qyvo(Static(cl)), Dedupe: store})
-	c, err := client.NewInProcessClient(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := c.Initialize(context.Background(), init); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := connectInProcess(t, s, "", nil)
 	return &mcpClient{t: t, c: c}, srv
 }
 

@@ -162,19 +162,7 @@ func sandboxApp(t *testing.T, version string, kv ...string) (*client.Client, *ev
 		_ = c.Close()
 		a.close()
 	})
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = version
-	if version == "" {
-		init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	}
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
+	initializeAt(t, c, version)
 	return c, n
 }
 

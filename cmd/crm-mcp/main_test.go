@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -181,14 +182,17 @@ func serveApp(t *testing.T, cfg Config, l envconfig.Lookuper, log *slog.Logger, 
 	return a, "http://" + ln.Addr().String()
 }
 
-func initialize(t *testing.T, c *client.Client) {
+func initialize(t *testing.T, c *client.Client) { initializeAt(t, c, "") }
+
+// initializeAt starts c and initializes it at version ("": the newest).
+func initializeAt(t *testing.T, c *client.Client, version string) {
 	t.Helper()
 	ctx := context.Background()
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ProtocolVersion = cmp.Or(version, mcp.LATEST_PROTOCOL_VERSION)
 	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
 	if _, err := c.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
