@@ -10,7 +10,6 @@
 //
 // Prints one line per check and "N passed, M failed"; exits non-zero on any failure.
 import { spawn, execFile } from "node:child_process";
-import { createServer } from "node:net";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -19,26 +18,15 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { CallToolRequestSchema, ElicitRequestSchema, ListToolsRequestSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { check, finish, freePort, within } from "./harness.mjs";
 
 const bin = process.argv[2];
 if (!bin) throw new Error("usage: node e2e.mjs /path/to/crm-mcp");
 const TOKEN = "e2e-token-123456";
 const STEP = 20000; // bound on one connect, request or wait in the checks that bound theirs
-let passed = 0, failed = 0;
-
-function check(name, cond, detail = "") {
-  if (cond) { passed++; console.log(`ok   ${name}`); }
-  else { failed++; console.log(`FAIL ${name} ${detail}`); }
-}
 
 const json = (res) => res.structuredContent ?? JSON.parse(res.content[0].text);
 const text = (res) => res.content.map((c) => c.text ?? "").join(" ");
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
 
 async function startHTTP() {
   const port = await freePort();
@@ -50,12 +38,6 @@ async function startHTTP() {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error("server did not become healthy");
-}
-
-function within(ms, promise, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms); })])
-    .finally(() => clearTimeout(timer));
 }
 
 // connect opens a client over kind; with asker, one that declares the
@@ -375,5 +357,4 @@ try {
 } finally {
   proc.kill("SIGTERM");
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -12,43 +12,21 @@
 // SDK made) and "N passed, M failed"; exits non-zero on any failure. Every
 // wait is bounded, and the two servers are killed on exit.
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ClientCredentialsProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
+import { check, children, finish, freePort, watchdog, within } from "./harness.mjs";
 
 const [bin, oidcBin] = process.argv.slice(2);
 if (!bin || !oidcBin) throw new Error("usage: node oauth.mjs /path/to/crm-mcp /path/to/oidc-dev");
 const STEP = 15000; // bound on any one request or start-up
-let passed = 0, failed = 0;
 
-function check(name, cond, detail = "") {
-  if (cond) { passed++; console.log(`ok   ${name}`); }
-  else { failed++; console.log(`FAIL ${name} ${detail}`); }
-}
-
-// Children are killed however we leave: normal end, exception, signal or the watchdog.
-const children = [];
-process.on("exit", () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL"); });
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
-setTimeout(() => { console.log("FAIL the whole run took over 180 s"); console.log(`${passed} passed, ${failed + 1} failed`); process.exit(1); }, 180000).unref();
-
-function within(ms, promise, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms); })])
-    .finally(() => clearTimeout(timer));
-}
+watchdog(180000);
 
 const json = (res) => res.structuredContent ?? JSON.parse(res.content[0].text);
 const text = (res) => res.content.map((c) => c.text ?? "").join(" ");
 const claims = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer().on("error", reject).listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
 
 // oidc-dev prints "key: value" lines, then "ready".
 async function startOIDC(audience) {
@@ -215,5 +193,4 @@ try {
   for (const c of clients) await within(5000, c.close(), "close").catch(() => {});
   for (const c of children) c.kill("SIGTERM");
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -24,37 +24,16 @@
 // Builds nothing. Prints one line per check and "N passed, M failed"; exits
 // non-zero on any failure. Every wait is bounded; the server is killed on exit.
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { check, children, finish, freePort, watchdog, within } from "./harness.mjs";
 
 const bin = process.argv[2];
 if (!bin) throw new Error("usage: node sdk2.mjs /path/to/crm-mcp");
 const TOKEN = "e2e-token-123456";
 const STEP = 15000; // bound on one connect or request
-let passed = 0, failed = 0;
 
-function check(name, cond, detail = "") {
-  if (cond) { passed++; console.log(`ok   ${name}`); }
-  else { failed++; console.log(`FAIL ${name} ${detail}`); }
-}
-
-const children = [];
-process.on("exit", () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL"); });
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
-setTimeout(() => { console.log("FAIL the whole run took over 120 s"); console.log(`${passed} passed, ${failed + 1} failed`); process.exit(1); }, 120000).unref();
-
-function within(ms, promise, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms); })])
-    .finally(() => clearTimeout(timer));
-}
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer().on("error", reject).listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
+watchdog(120000);
 
 // The sandbox keeps Qyvo's assumed 60 requests/min; this script makes more
 // than that in a minute (confirmations look records up), so the limits are
@@ -269,5 +248,4 @@ for (const kind of ["stdio", "http"]) {
     if (kind === "stdio" || rev === "2026-07-28") await eventSubscription(kind, base, rev);
   }
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
