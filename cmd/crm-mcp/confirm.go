@@ -46,7 +46,6 @@ import (
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crm-mcp/crm-mcp/tools"
@@ -172,16 +171,17 @@ func (c *confirmations) wrap(next http.Handler) http.Handler {
 			return
 		case msg.Method == string(mcp.MethodInitialize) && msg.declaresElicitation():
 			w.Header().Set("Mcp-Session-Id", elicitMarker+rand.Text())
-		case msg.Method == string(mcp.MethodToolsCall) && elicits:
+		case msg.Method == string(mcp.MethodToolsCall):
+			// The call's progress, and its questions, go out on its own
+			// response before its result (sseWriter frames the result as
+			// an event once the response became a stream).
 			sw := &sseWriter{w: w, rc: http.NewResponseController(w)}
-			emit := func(ctx context.Context, question []byte) error {
-				if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithStreamableHTTPConfig); ok {
-					s.UpgradeToSSEWhenReceiveNotification() // the call's result follows as an event too
-				}
-				return sw.event(question)
+			ctx := tools.WithNotifier(r.Context(), notifierOn(sw.event))
+			if elicits {
+				emit := func(_ context.Context, question []byte) error { return sw.event(question) }
+				ctx = tools.WithElicitor(ctx, c.elicitor(emit, callerOf(r)))
 			}
-			r = r.WithContext(tools.WithElicitor(r.Context(), c.elicitor(emit, callerOf(r))))
-			w = sw
+			r, w = r.WithContext(ctx), sw
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -200,14 +200,30 @@ func (c *confirmations) sseMessage(w http.ResponseWriter, r *http.Request, e *ss
 		return r, true
 	case msg.Method == string(mcp.MethodInitialize):
 		e.elicits.Store(msg.declaresElicitation())
-	case msg.Method == string(mcp.MethodToolsCall) && e.elicits.Load():
-		emit := func(_ context.Context, question []byte) error {
-			_, err := fmt.Fprintf(e.stream, "event: message\ndata: %s\n\n", question)
+	case msg.Method == string(mcp.MethodToolsCall):
+		write := func(data []byte) error {
+			_, err := fmt.Fprintf(e.stream, "event: message\ndata: %s\n\n", data)
 			return err
 		}
-		r = r.WithContext(tools.WithElicitor(r.Context(), c.elicitor(emit, callerOf(r))))
+		ctx := tools.WithNotifier(r.Context(), notifierOn(write))
+		if e.elicits.Load() {
+			ctx = tools.WithElicitor(ctx, c.elicitor(func(_ context.Context, question []byte) error { return write(question) }, callerOf(r)))
+		}
+		r = r.WithContext(ctx)
 	}
 	return r, false
+}
+
+// notifierOn writes a call's notifications (its progress) with write before
+// the call goes on. Left to mcp-go, they are queued for another goroutine,
+// and the call's result could overtake them: over /mcp the last progress
+// was dropped, over /sse it came after the result.
+func notifierOn(write func([]byte) error) tools.Notifier {
+	return func(method string, params map[string]any) {
+		if b, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params}); err == nil {
+			_ = write(b)
+		}
+	}
 }
 
 // rpcPeek is what the confirmations read of a POSTed JSON-RPC message.

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -188,4 +191,138 @@ func TestTwoServerProcessesServeEveryFeature(t *testing.T) {
 			}
 		})
 	}
+}
+
+// subscriptions/listen's first message is its acknowledgement, also when
+// nothing the client asked for can be established and the stream ends at
+// once (CI: the conformance suite's sep-2575-server-sends-subscription-ack
+// got the result first; mcp-go v1.2.1's /mcp writer dropped the
+// acknowledgement when the result overtook it, 76 of 300 times on 2 cores).
+func TestListenAcknowledgesFirst(t *testing.T) {
+	base := startHTTP(t)
+	filters := []string{`{"toolsListChanged":true}`, `{"promptsListChanged":true}`, `{"resourceSubscriptions":["nosuch://x"]}`, `{}`}
+	const n = 400
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 4 {
+				filter := filters[i%len(filters)]
+				body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"subscriptions/listen","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"notifications":%s}}`, i, filter)
+				req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				req.Header.Set("MCP-Protocol-Version", "2026-07-28")
+				req.Header.Set("Mcp-Method", "subscriptions/listen")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				frames := messagesOf(raw)
+				ok := len(frames) == 2 && frames[0]["method"] == "notifications/subscriptions/acknowledged" && frames[1]["result"] != nil
+				if !ok && bad.Add(1) <= 3 {
+					t.Errorf("listen %s (id %d): %d %s", filter, i, resp.StatusCode, raw)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if b := bad.Load(); b > 0 {
+		t.Fatalf("%d of %d listen streams did not begin with the acknowledgement", b, n)
+	}
+}
+
+// messagesOf is the JSON-RPC messages of a /mcp response, JSON or SSE.
+func messagesOf(raw []byte) []map[string]any {
+	var msgs []map[string]any
+	for _, line := range strings.Split(string(raw), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m) == nil {
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs
+}
+
+// Every progress notification of crm_search_contacts comes before its
+// result over /mcp and /sse too, as over stdio (TestStdioProgressPrecedesTheResult).
+// Before, mcp-go's /mcp writer dropped the last one when the result
+// overtook it (37 of 100 calls on 2 cores).
+func TestHTTPProgressPrecedesTheResult(t *testing.T) {
+	base := startHTTP(t, "CRM_MCP_SANDBOX_UNLIMITED", "true")
+	const calls = 60
+	check := func(t *testing.T, i int, msgs []map[string]any) {
+		t.Helper()
+		progress := 0
+		for _, m := range msgs {
+			if m["method"] == "notifications/progress" {
+				progress++
+			} else if m["result"] != nil {
+				break
+			}
+		}
+		if progress != 5 {
+			t.Errorf("call %d: %d progress notifications before the result, want 5: %v", i, progress, msgs)
+		}
+	}
+	for _, version := range []string{"2025-11-25", "2026-07-28"} {
+		t.Run("/mcp at "+version, func(t *testing.T) {
+			for i := range calls {
+				meta := fmt.Sprintf(`"progressToken":"p%d"`, i)
+				if version == "2026-07-28" {
+					meta += `,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}`
+				}
+				body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"crm_search_contacts","arguments":{"query":"emily"},"_meta":{%s}}}`, i, meta)
+				req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				req.Header.Set("MCP-Protocol-Version", version)
+				req.Header.Set("Mcp-Method", "tools/call")
+				req.Header.Set("Mcp-Name", "crm_search_contacts")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				check(t, i, messagesOf(raw))
+				if t.Failed() {
+					return
+				}
+			}
+		})
+	}
+	t.Run("/sse", func(t *testing.T) {
+		s := openSSE(t, base, nil)
+		if code := postMessage(t, http.DefaultClient, base+s.endpoint, nil, initMessage(1000)); code != 202 {
+			t.Fatalf("initialize: %d", code)
+		}
+		s.idsUntil(t, 1000)
+		for i := range calls {
+			postMessage(t, http.DefaultClient, base+s.endpoint, nil, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"crm_search_contacts","arguments":{"query":"emily"},"_meta":{"progressToken":"p%d"}}}`, i, i))
+			var msgs []map[string]any
+			for {
+				line, err := s.events.ReadString('\n')
+				if err != nil {
+					t.Fatalf("reading events: %v", err)
+				}
+				var m map[string]any
+				if p, ok := strings.CutPrefix(strings.TrimSpace(line), "data:"); ok && json.Unmarshal([]byte(p), &m) == nil {
+					msgs = append(msgs, m)
+					if m["result"] != nil {
+						break
+					}
+				}
+			}
+			check(t, i, msgs)
+			if t.Failed() {
+				return
+			}
+		}
+	})
 }
