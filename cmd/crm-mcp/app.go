@@ -178,6 +178,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 		Resources: resources, Lookups: lookups, PromptCompletions: prompts.Completions(), Visible: a.vendorVisible,
 		Events: agentEvents,
 	})
+	a.mcp.GetHooks().AddAfterSubscriptionsListen(awaitAcknowledgement)
 	log.Info("crm-mcp ready", "version", version, "transport", cfg.Transport, "toolsets", names, "tools", len(exposed),
 		"resources", len(resources), "read_only", cfg.ReadOnly, "client_credentials", perRequest)
 	return a, nil

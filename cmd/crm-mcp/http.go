@@ -5,11 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -26,7 +24,6 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second),
 		server.WithSSEContextFunc(withRequestHeaders), server.WithSessionIDGenerator(sessions.newID))
 	mux := http.NewServeMux()
-	a.mcp.GetHooks().AddAfterSubscriptionsListen(awaitAcknowledgement)
 	mux.Handle("/mcp", a.checkNarrowing(a.confirms.wrap(acknowledgeFirst(streamable))))
 	mux.Handle("/sse", a.checkNarrowing(sessions.stream(sse.SSEHandler())))
 	mux.Handle("/message", a.checkNarrowing(sessions.message(sse.MessageHandler())))
@@ -51,63 +48,6 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 	}
 	return a.guard(mux), closeStreams
 }
-
-// acknowledgeFirst and awaitAcknowledgement make a subscriptions/listen
-// stream over /mcp begin with its acknowledgement, as the protocol requires.
-// mcp-go v1.2.1 queues the acknowledgement for a goroutine that copies
-// notifications onto the response; when nothing the client asked for can
-// be established, the listen call returns at once and its result can
-// overtake the acknowledgement, which is then dropped (the conformance
-// suite's CI run saw the result first). acknowledgeFirst notes the
-// response's first write (the acknowledgement is the first thing queued);
-// the hook, which runs before mcp-go writes the result, waits for it.
-func acknowledgeFirst(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// mcp-go refuses a 2026-07-28 request whose Mcp-Method header does
-		// not name the body's method, so the header is enough here.
-		if r.Method != http.MethodPost || r.Header.Get("Mcp-Method") != string(mcp.MethodSubscriptionsListen) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		fw := &firstWrite{ResponseWriter: w, wrote: make(chan struct{})}
-		next.ServeHTTP(fw, r.WithContext(context.WithValue(r.Context(), firstWriteKey{}, fw.wrote)))
-	})
-}
-
-// awaitAcknowledgement holds a listen call's result until the stream's
-// first write, the end of the request or 5 s, whichever comes first.
-func awaitAcknowledgement(ctx context.Context, _ any, _ *mcp.SubscriptionsListenRequest, _ *mcp.SubscriptionsListenResult) {
-	wrote, ok := ctx.Value(firstWriteKey{}).(chan struct{})
-	if !ok {
-		return // not over /mcp
-	}
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	select {
-	case <-wrote:
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
-type firstWriteKey struct{}
-
-// firstWrite closes wrote once something was written to the response.
-type firstWrite struct {
-	http.ResponseWriter
-	once  sync.Once
-	wrote chan struct{}
-}
-
-func (f *firstWrite) Write(p []byte) (int, error) {
-	n, err := f.ResponseWriter.Write(p)
-	f.once.Do(func() { close(f.wrote) })
-	return n, err
-}
-
-func (f *firstWrite) Flush() { _ = http.NewResponseController(f.ResponseWriter).Flush() }
-
-func (f *firstWrite) Unwrap() http.ResponseWriter { return f.ResponseWriter }
 
 // serveHTTP listens on addr until ctx ends, then shuts down gracefully:
 // stop accepting, let in-flight calls finish (bounded), close SSE streams.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crm-mcp/crm-mcp/tools"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -21,10 +22,12 @@ import (
 // them at EOF and their results would be lost.
 func serveStdio(ctx context.Context, a *app, stdin io.Reader, stdout io.Writer) error {
 	t := &pending{ids: map[string]bool{}, cancelled: map[string]bool{}}
-	in, out := t.reader(stdin, a.cfg.ShutdownGrace, a.log), &responseWriter{w: stdout, t: t}
+	in, out := t.reader(stdin, a.cfg.ShutdownGrace, a.log), &responseWriter{w: stdout, t: t, acks: newAcks()}
 	s := server.NewStdioServer(a.mcp)
 	s.SetErrorLogger(slog.NewLogLogger(a.log.Handler(), slog.LevelError))
-	s.SetContextFunc(func(ctx context.Context) context.Context { return tools.WithNotifier(ctx, out.notify) })
+	s.SetContextFunc(func(ctx context.Context) context.Context {
+		return withAckWait(tools.WithNotifier(ctx, out.notify), out.acks.wait)
+	})
 	err := s.Listen(ctx, in, out)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
@@ -46,6 +49,9 @@ type rpcID struct {
 	Method string          `json:"method"`
 	Params struct {
 		RequestID json.RawMessage `json:"requestId"`
+		Meta      struct {
+			SubscriptionID json.RawMessage `json:"io.modelcontextprotocol/subscriptionId"`
+		} `json:"_meta"`
 	} `json:"params"`
 }
 
@@ -100,12 +106,14 @@ func (t *pending) drain(grace time.Duration) int {
 	}
 }
 
-// responseWriter passes stdout through, crossing off the ids it answers.
+// responseWriter passes stdout through, crossing off the ids it answers
+// and noting the listen streams it acknowledges (listen.go).
 type responseWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	t   *pending
-	buf []byte
+	mu   sync.Mutex
+	w    io.Writer
+	t    *pending
+	acks *acks
+	buf  []byte
 }
 
 // Write takes whole lines (mcp-go writes one message per call) and drops
@@ -134,6 +142,9 @@ func (r *responseWriter) Write(p []byte) (int, error) {
 		}
 		if _, err := r.w.Write(line); err != nil {
 			return 0, err
+		}
+		if m.Method == mcp.MethodNotificationSubscriptionsAcknowledged {
+			r.acks.wrote(string(m.Params.Meta.SubscriptionID))
 		}
 		r.buf = r.buf[i+1:]
 	}

@@ -117,6 +117,43 @@ func TestStdioProgressPrecedesTheResult(t *testing.T) {
 	}
 }
 
+// A subscriptions/listen stream over stdio begins with its acknowledgement,
+// also when nothing could be established and the result follows at once
+// (before: the result always came first, its acknowledgement after it).
+func TestStdioListenAcknowledgesFirst(t *testing.T) {
+	in, out := stdioPipes(t, stdioApp(t))
+	const n = 30
+	go func() {
+		for i := 1; i <= n; i++ {
+			_, _ = fmt.Fprintf(in, `{"jsonrpc":"2.0","id":%d,"method":"subscriptions/listen","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"notifications":{"toolsListChanged":true}}}`+"\n", i)
+		}
+	}()
+	sc := bufio.NewScanner(out)
+	acked := map[float64]bool{}
+	for answered := 0; answered < n && sc.Scan(); {
+		var m struct {
+			ID     *float64 `json:"id"`
+			Method string   `json:"method"`
+			Params struct {
+				Meta map[string]any `json:"_meta"`
+			} `json:"params"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("not JSON-RPC: %s", sc.Text())
+		}
+		switch {
+		case m.Method == "notifications/subscriptions/acknowledged":
+			id, _ := m.Params.Meta["io.modelcontextprotocol/subscriptionId"].(float64)
+			acked[id] = true
+		case m.ID != nil:
+			if !acked[*m.ID] {
+				t.Fatalf("listen %v answered before its acknowledgement: %s", *m.ID, sc.Text())
+			}
+			answered++
+		}
+	}
+}
+
 // Issue 11, papercut 2: a request the client cancelled gets no answer.
 func TestStdioCancelledRequestIsNotAnswered(t *testing.T) {
 	a := stdioApp(t)
