@@ -24,7 +24,7 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second),
 		server.WithSSEContextFunc(withRequestHeaders), server.WithSessionIDGenerator(sessions.newID))
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", a.checkNarrowing(a.confirms.wrap(acknowledgeFirst(streamable))))
+	mux.Handle("/mcp", writeDeadlines(a.cfg.writeTimeout(), a.checkNarrowing(a.confirms.wrap(acknowledgeFirst(streamable)))))
 	mux.Handle("/sse", a.checkNarrowing(sessions.stream(sse.SSEHandler())))
 	mux.Handle("/message", a.checkNarrowing(sessions.message(sse.MessageHandler())))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +48,51 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 	}
 	return a.guard(mux), closeStreams
 }
+
+// writeDeadlines bounds each write of a /mcp response (a result, a call's
+// progress, a listen stream's notifications) by timeout. A client that
+// stops reading would otherwise keep the handler blocked in Write, holding
+// a goroutine and a connection slot for as long as it keeps the connection
+// open. Each write gets a fresh deadline, so a stream quiet for hours is
+// not cut; a write that times out ends the request (a listen stream would
+// otherwise wait on), and net/http then closes the connection.
+func writeDeadlines(timeout time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout, fail: cancel}
+		next.ServeHTTP(dw, r.WithContext(ctx))
+		dw.arm() // net/http's own last write (the end of the body) follows
+	})
+}
+
+// deadlineWriter gives every write a fresh deadline.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	fail    context.CancelFunc
+}
+
+func (d *deadlineWriter) arm() { _ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) }
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.arm()
+	n, err := d.ResponseWriter.Write(p)
+	if err != nil {
+		d.fail()
+	}
+	return n, err
+}
+
+func (d *deadlineWriter) Flush() {
+	d.arm()
+	if err := d.rc.Flush(); err != nil {
+		d.fail()
+	}
+}
+
+func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
 
 // serveHTTP listens on addr until ctx ends, then shuts down gracefully:
 // stop accepting, let in-flight calls finish (bounded), close SSE streams.

@@ -36,6 +36,15 @@ func (c Config) checkLimits() error {
 	return nil
 }
 
+// writeTimeout is how long one write to an HTTP client may wait (10 s
+// unless set).
+func (c Config) writeTimeout() time.Duration {
+	if c.WriteTimeout > 0 {
+		return c.WriteTimeout
+	}
+	return 10 * time.Second
+}
+
 // newServer is the http.Server of the HTTP face, with every timeout a
 // hostile client could otherwise hold a connection open through.
 func (a *app) newServer(h http.Handler) *http.Server {

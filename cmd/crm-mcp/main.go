@@ -80,10 +80,12 @@ type Config struct {
 	IdleTimeout    time.Duration `env:"CRM_MCP_IDLE_TIMEOUT, default=2m"`
 	ReadTimeout    time.Duration `env:"CRM_MCP_READ_TIMEOUT, default=30s"`
 	MaxConnections int           `env:"CRM_MCP_MAX_CONNECTIONS, default=1024"`
-	// SSEWriteTimeout and SSEQueue bound an /sse client that stops reading
-	// (sessions.go). Not env vars: zero means 10 s and 64 events.
-	SSEWriteTimeout time.Duration
-	SSEQueue        int
+	// WriteTimeout bounds each write to an HTTP client (an /sse stream, a
+	// /mcp response), and SSEQueue the events queued for an /sse client,
+	// so a client that stops reading is dropped (sessions.go, http.go).
+	// Not env vars: zero means 10 s and 64 events.
+	WriteTimeout time.Duration
+	SSEQueue     int
 
 	// Vendor events (webhooks.go, vendors/events): where they are kept, how
 	// many and for how long, the webhook receivers' secrets, and the share

@@ -48,10 +48,7 @@ type sseEntry struct {
 type sseEntryKey struct{}
 
 func newSSESessions(cfg Config, log *slog.Logger) *sseSessions {
-	s := &sseSessions{log: log, writeTimeout: cfg.SSEWriteTimeout, queue: cfg.SSEQueue, m: map[string]*sseEntry{}}
-	if s.writeTimeout <= 0 {
-		s.writeTimeout = 10 * time.Second
-	}
+	s := &sseSessions{log: log, writeTimeout: cfg.writeTimeout(), queue: cfg.SSEQueue, m: map[string]*sseEntry{}}
 	if s.queue <= 0 {
 		s.queue = 64
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -138,8 +140,8 @@ func TestStalledSSEClientIsDropped(t *testing.T) {
 		name, reason string
 		set          func(*Config)
 	}{
-		{"queue full", "queue is full", func(c *Config) { c.SSEQueue = 8; c.SSEWriteTimeout = time.Hour }},
-		{"write timeout", "i/o timeout", func(c *Config) { c.SSEQueue = 1 << 20; c.SSEWriteTimeout = 300 * time.Millisecond }},
+		{"queue full", "queue is full", func(c *Config) { c.SSEQueue = 8; c.WriteTimeout = time.Hour }},
+		{"write timeout", "i/o timeout", func(c *Config) { c.SSEQueue = 1 << 20; c.WriteTimeout = 300 * time.Millisecond }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log, logs := jsonLogs(t)
@@ -179,4 +181,47 @@ func TestStalledSSEClientIsDropped(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A /mcp client that sends requests and stops reading the answers loses its
+// connection once a write has waited WriteTimeout; before, the handler
+// stayed blocked in Write, holding a goroutine and a connection slot for as
+// long as the client kept the connection open.
+func TestStalledMCPClientIsDropped(t *testing.T) {
+	_, base := startWith(t, slog.New(slog.DiscardHandler), nil, func(c *Config) { c.WriteTimeout = 300 * time.Millisecond }, "CRM_MCP_SANDBOX_UNLIMITED", "true")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	// 400 pipelined tools/list (55 KB each): far more than the socket
+	// buffers hold, so the server's writes stall while nothing is read.
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
+	req := fmt.Sprintf("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"+
+		"MCP-Protocol-Version: 2025-11-25\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	go func() { _, _ = io.WriteString(conn, strings.Repeat(req, 400)) }()
+	time.Sleep(2 * time.Second) // the server stalls, then its write deadline passes
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	answers := 0
+	br := bufio.NewReader(conn)
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the connection was still open after 12 s (%d of 400 answers read): a stalled client holds it", answers)
+			}
+			break // closed by the server: what we want
+		}
+		answers++
+	}
+	if answers == 400 {
+		t.Fatal("all 400 answers arrived: the server never gave up on the stalled client")
+	}
+	t.Logf("the server closed the connection after %d of 400 answers", answers)
 }
