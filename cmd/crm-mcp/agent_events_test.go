@@ -422,3 +422,64 @@ func TestSubscribersOfAnotherReplicaAreTold(t *testing.T) {
 		t.Fatalf("replica b lists %+v", page)
 	}
 }
+
+// Before 2026-07-28, /mcp keeps no session to notify, so it does not offer
+// resources/subscribe, and refuses one saying what to use instead (before:
+// offered and acknowledged, then never notified). stdio and /sse offer it.
+func TestSubscribeIsOfferedOnlyWhereItIsDelivered(t *testing.T) {
+	base := startHTTP(t)
+	post := func(body string) map[string]any {
+		req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	init := post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	caps, _ := init["result"].(map[string]any)["capabilities"].(map[string]any)
+	if rs, _ := caps["resources"].(map[string]any); rs == nil || rs["subscribe"] == true {
+		t.Errorf("/mcp at 2025-11-25 offers resources %v, want resources without subscribe", caps["resources"])
+	}
+	sub := post(`{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"events://vivre"}}`)
+	e, _ := sub["error"].(map[string]any)
+	if e == nil || e["code"] != float64(-32601) || sub["id"] != float64(2) {
+		t.Fatalf("resources/subscribe over /mcp: %v, want error -32601 for id 2", sub)
+	}
+	for _, says := range []string{"subscriptions/listen", "/sse", "stdio", "crm_list_events"} {
+		if !strings.Contains(e["message"].(string), says) {
+			t.Errorf("the refusal does not mention %s: %s", says, e["message"])
+		}
+	}
+
+	c, err := client.NewSSEMCPClient(base + "/sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.ProtocolVersion20251125
+	req.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
+	res, err := c.Initialize(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Capabilities.Resources == nil || !res.Capabilities.Resources.Subscribe {
+		t.Errorf("/sse does not offer resources/subscribe: %+v", res.Capabilities.Resources)
+	}
+	in := stdioApp(t).mcp.HandleMessage(context.Background(), []byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+	if b, _ := json.Marshal(in); !strings.Contains(string(b), `"resources":{"subscribe":true`) {
+		t.Errorf("in process (as over stdio) resources/subscribe is not offered: %s", b)
+	}
+}

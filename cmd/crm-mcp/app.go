@@ -179,6 +179,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 		Events: agentEvents,
 	})
 	a.mcp.GetHooks().AddAfterSubscriptionsListen(awaitAcknowledgement)
+	a.mcp.GetHooks().AddAfterInitialize(noSubscribeWithoutSession)
 	log.Info("crm-mcp ready", "version", version, "transport", cfg.Transport, "toolsets", names, "tools", len(exposed),
 		"resources", len(resources), "read_only", cfg.ReadOnly, "client_credentials", perRequest)
 	return a, nil

@@ -169,6 +169,9 @@ func (c *confirmations) wrap(next http.Handler) http.Handler {
 		case msg.answers() != "":
 			c.answer(w, r, msg.answers(), body)
 			return
+		case msg.Method == string(mcp.MethodResourcesSubscribe) && !mcp.IsModernProtocol(r.Header.Get("MCP-Protocol-Version")):
+			refuseSubscribe(w, msg.ID)
+			return
 		case msg.Method == string(mcp.MethodInitialize) && msg.declaresElicitation():
 			w.Header().Set("Mcp-Session-Id", elicitMarker+rand.Text())
 		case msg.Method == string(mcp.MethodToolsCall):

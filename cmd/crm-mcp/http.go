@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -47,6 +49,37 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 		return nil
 	}
 	return a.guard(mux), closeStreams
+}
+
+// Before 2026-07-28, resources/subscribe needs a session to be notified
+// on, and /mcp keeps none: a subscription there would be acknowledged and
+// never notified. So initialize over /mcp does not offer it, and a
+// resources/subscribe there is refused with what to do instead. (stdio and
+// /sse keep sessions and offer it; 2026-07-28 clients use
+// subscriptions/listen, also over /mcp.)
+
+// noSubscribeWithoutSession is the initialize hook: mcp-go's streamable
+// HTTP sessions are the only ones that can upgrade a response to SSE.
+func noSubscribeWithoutSession(ctx context.Context, _ any, _ *mcp.InitializeRequest, res *mcp.InitializeResult) {
+	if _, overMCP := server.ClientSessionFromContext(ctx).(server.SessionWithStreamableHTTPConfig); !overMCP || res.Capabilities.Resources == nil {
+		return
+	}
+	rs := *res.Capabilities.Resources // the server's own capabilities are shared
+	rs.Subscribe = false
+	res.Capabilities.Resources = &rs
+}
+
+// refuseSubscribe answers a resources/subscribe over /mcp before 2026-07-28.
+func refuseSubscribe(w http.ResponseWriter, id json.RawMessage) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": id, "error": map[string]any{
+		"code": mcp.METHOD_NOT_FOUND,
+		"message": "resources/subscribe is not available on /mcp before protocol 2026-07-28: /mcp keeps no session to notify. " +
+			"Use subscriptions/listen (2026-07-28), connect over /sse or stdio, or poll crm_list_events (it says when to call again in next_poll_ms)",
+	}})
 }
 
 // writeDeadlines bounds each write of a /mcp response (a result, a call's
