@@ -174,7 +174,7 @@ func (c *confirmations) wrap(next http.Handler) http.Handler {
 			return
 		case msg.Method == string(mcp.MethodInitialize) && msg.declaresElicitation():
 			w.Header().Set("Mcp-Session-Id", elicitMarker+rand.Text())
-		case msg.Method == string(mcp.MethodToolsCall):
+		case msg.Method == string(mcp.MethodToolsCall) && (elicits || msg.wantsProgress()):
 			// The call's progress, and its questions, go out on its own
 			// response before its result (sseWriter frames the result as
 			// an event once the response became a stream).
@@ -203,7 +203,7 @@ func (c *confirmations) sseMessage(w http.ResponseWriter, r *http.Request, e *ss
 		return r, true
 	case msg.Method == string(mcp.MethodInitialize):
 		e.elicits.Store(msg.declaresElicitation())
-	case msg.Method == string(mcp.MethodToolsCall):
+	case msg.Method == string(mcp.MethodToolsCall) && (e.elicits.Load() || msg.wantsProgress()):
 		write := func(data []byte) error {
 			_, err := fmt.Fprintf(e.stream, "event: message\ndata: %s\n\n", data)
 			return err
@@ -239,7 +239,16 @@ type rpcPeek struct {
 		Capabilities struct {
 			Elicitation json.RawMessage `json:"elicitation"`
 		} `json:"capabilities"`
+		Meta struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
 	} `json:"params"`
+}
+
+// wantsProgress: a tools/call that sent a progress token.
+func (m rpcPeek) wantsProgress() bool {
+	t := m.Params.Meta.ProgressToken
+	return len(t) > 0 && string(t) != "null"
 }
 
 // peek reads r's body (already bounded by guard) and puts it back.

@@ -91,10 +91,15 @@ func refuseSubscribe(w http.ResponseWriter, id json.RawMessage) {
 // otherwise wait on), and net/http then closes the connection.
 func writeDeadlines(timeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout, fail: cancel}
-		next.ServeHTTP(dw, r.WithContext(ctx))
+		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout, fail: func() {}}
+		if r.Header.Get("Mcp-Method") == string(mcp.MethodSubscriptionsListen) {
+			// Only a listen stream waits on after a failed write (a call
+			// returns by itself, and its result's write fails too).
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			dw.fail, r = cancel, r.WithContext(ctx)
+		}
+		next.ServeHTTP(dw, r)
 		dw.arm() // net/http's own last write (the end of the body) follows
 	})
 }
