@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -26,7 +27,7 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second),
 		server.WithSSEContextFunc(withRequestHeaders), server.WithSessionIDGenerator(sessions.newID))
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", writeDeadlines(a.cfg.writeTimeout(), a.checkNarrowing(a.confirms.wrap(acknowledgeFirst(streamable)))))
+	mux.Handle("/mcp", a.writeDeadlines(a.checkNarrowing(a.confirms.wrap(acknowledgeFirst(streamable)))))
 	mux.Handle("/sse", a.checkNarrowing(sessions.stream(sse.SSEHandler())))
 	mux.Handle("/message", a.checkNarrowing(sessions.message(sse.MessageHandler())))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -88,8 +89,11 @@ func refuseSubscribe(w http.ResponseWriter, id json.RawMessage) {
 // a goroutine and a connection slot for as long as it keeps the connection
 // open. Each write gets a fresh deadline, so a stream quiet for hours is
 // not cut; a write that times out ends the request (a listen stream would
-// otherwise wait on), and net/http then closes the connection.
-func writeDeadlines(timeout time.Duration, next http.Handler) http.Handler {
+// otherwise wait on), net/http then closes the connection, and a warning
+// says so (at most one per 10 s: a flood of stalled clients is not a
+// flood of lines).
+func (a *app) writeDeadlines(next http.Handler) http.Handler {
+	timeout, warn := a.cfg.writeTimeout(), &rateLimit{every: 10 * time.Second}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout, fail: func() {}}
 		if r.Header.Get("Mcp-Method") == string(mcp.MethodSubscriptionsListen) {
@@ -101,6 +105,9 @@ func writeDeadlines(timeout time.Duration, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(dw, r)
 		dw.arm() // net/http's own last write (the end of the body) follows
+		if errors.Is(dw.err, os.ErrDeadlineExceeded) && warn.allow(time.Now()) {
+			a.log.Warn("dropped a /mcp client: it is not reading its response", "write_timeout", timeout, "remote", r.RemoteAddr)
+		}
 	})
 }
 
@@ -110,15 +117,23 @@ type deadlineWriter struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	fail    context.CancelFunc
+	err     error // the first failed write's
 }
 
 func (d *deadlineWriter) arm() { _ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) }
+
+func (d *deadlineWriter) failed(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+	d.fail()
+}
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
 	d.arm()
 	n, err := d.ResponseWriter.Write(p)
 	if err != nil {
-		d.fail()
+		d.failed(err)
 	}
 	return n, err
 }
@@ -126,7 +141,7 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 func (d *deadlineWriter) Flush() {
 	d.arm()
 	if err := d.rc.Flush(); err != nil {
-		d.fail()
+		d.failed(err)
 	}
 }
 
