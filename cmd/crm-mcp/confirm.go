@@ -34,7 +34,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -362,22 +361,6 @@ func (c *confirmations) deliver(id string, caller [32]byte, a rpcAnswer) bool {
 	default:
 		return false // answered already
 	}
-}
-
-// callerOf names who makes a request: the authenticated principal (or,
-// without authentication, the Authorization header) and any vendor keys
-// the request brings.
-func callerOf(r *http.Request) [32]byte {
-	h := sha256.New()
-	if p := tools.PrincipalFrom(r.Context()); p != nil {
-		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", p.Kind, p.Tenant, p.Subject)
-	} else {
-		fmt.Fprintf(h, "%s\x00", r.Header.Get("Authorization"))
-	}
-	for _, name := range credentialHeaders() {
-		fmt.Fprintf(h, "%s\x00", r.Header.Get(name))
-	}
-	return [32]byte(h.Sum(nil))
 }
 
 type errReader struct{ err error }

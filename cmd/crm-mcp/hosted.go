@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -318,4 +320,22 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// callerOf names who makes a request, for binding an /sse session and a
+// confirmation to it: the authenticated principal (so a refreshed OAuth
+// token is the same caller), or without authentication the Authorization
+// header, and every value of every vendor credential header it brings. A
+// SHA-256: enough to compare callers, nothing worth stealing.
+func callerOf(r *http.Request) [32]byte {
+	h := sha256.New()
+	if p := tools.PrincipalFrom(r.Context()); p != nil {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\n", p.Kind, p.Tenant, p.Subject)
+	} else {
+		fmt.Fprintf(h, "%q\n", r.Header.Values("Authorization"))
+	}
+	for _, name := range credentialHeaders() {
+		fmt.Fprintf(h, "%s\x00%q\n", name, r.Header.Values(name))
+	}
+	return [32]byte(h.Sum(nil))
 }

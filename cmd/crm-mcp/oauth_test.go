@@ -324,3 +324,23 @@ func TestOAuthSubjectInTheLogLine(t *testing.T) {
 		t.Fatalf("metrics:\n%s", m)
 	}
 }
+
+// An OAuth client that refreshes its access token keeps its /sse session:
+// the session belongs to the token's subject, not to the token's bytes
+// (before, the new token's first /message got 403 "opened with other
+// credentials"). Another subject still gets 403.
+func TestOAuthSSESessionSurvivesANewToken(t *testing.T) {
+	_, p, base := oauthServer(t, slog.New(slog.DiscardHandler))
+	first, refreshed := p.Token(t), p.Token(t)
+	if first == refreshed {
+		t.Fatal("the provider issued the same token twice")
+	}
+	s := openSSE(t, base, map[string]string{"Authorization": "Bearer " + first})
+	url := base + s.endpoint
+	if code := postMessage(t, http.DefaultClient, url, map[string]string{"Authorization": "Bearer " + refreshed}, initMessage(1)); code != http.StatusAccepted {
+		t.Fatalf("POST with the same client's new token: %d, want 202", code)
+	}
+	if code := postMessage(t, http.DefaultClient, url, map[string]string{"Authorization": "Bearer " + p.TokenWithPKCE(t)}, initMessage(2)); code != http.StatusForbidden {
+		t.Fatalf("POST with another subject's token: %d, want 403", code)
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -55,20 +54,6 @@ func newSSESessions(cfg Config, log *slog.Logger) *sseSessions {
 	return s
 }
 
-// identity is a SHA-256 of the bearer token and the per-request vendor
-// credentials: enough to compare callers, nothing worth stealing.
-func identity(r *http.Request) [32]byte {
-	h := sha256.New()
-	for _, name := range append([]string{"Authorization"}, credentialHeaders()...) {
-		h.Write([]byte(name + "\x00"))
-		for _, v := range r.Header.Values(name) {
-			h.Write([]byte(v + "\x00"))
-		}
-		h.Write([]byte{'\n'})
-	}
-	return [32]byte(h.Sum(nil))
-}
-
 // newID is mcp-go's session id generator: called inside the /sse handler
 // below, it names the session and records who opened it.
 func (s *sseSessions) newID(ctx context.Context, _ *http.Request) (string, error) {
@@ -99,7 +84,7 @@ func (s *sseSessions) stream(next http.Handler) http.Handler {
 				s.log.Debug("SSE stream ended", "reason", err.Error(), "remote", r.RemoteAddr)
 			}
 		}()
-		e := &sseEntry{identity: identity(r), stream: st}
+		e := &sseEntry{identity: callerOf(r), stream: st}
 		next.ServeHTTP(st, r.WithContext(context.WithValue(ctx, sseEntryKey{}, e)))
 	})
 }
@@ -111,7 +96,7 @@ func (s *sseSessions) message(next http.Handler) http.Handler {
 		s.mu.Lock()
 		e := s.m[r.URL.Query().Get("sessionId")]
 		s.mu.Unlock()
-		caller := identity(r)
+		caller := callerOf(r)
 		switch {
 		case e == nil || e.stream.failure() != nil:
 			http.Error(w, "not found: no open SSE session with this sessionId; open /sse again", http.StatusNotFound)
