@@ -70,3 +70,30 @@ func TestReadOnlyHeaderInAnyCase(t *testing.T) {
 		}
 	}
 }
+
+// A narrowing header sent twice is refused: the filters read one value,
+// and "X-MCP-Read-Only: false" then "true" (a gateway appending read-only)
+// listed every write tool.
+func TestRepeatedNarrowingHeadersAre400(t *testing.T) {
+	base := startHTTP(t)
+	for header, values := range map[string][]string{
+		"X-MCP-Read-Only": {"false", "true"},
+		"X-MCP-Toolsets":  {"qyvo", "vivre"},
+	} {
+		req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(initMessage(1)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for _, v := range values {
+			req.Header.Add(header, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), header) || !strings.Contains(string(body), "once") {
+			t.Errorf("%s sent twice: %d %s, want 400 naming the header and asking for it once", header, resp.StatusCode, body)
+		}
+	}
+}
