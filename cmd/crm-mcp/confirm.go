@@ -38,7 +38,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -159,14 +158,14 @@ func (c *confirmations) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		msg, body := peek(r)
+		msg := peeked(r)
 		elicits := strings.HasPrefix(r.Header.Get("Mcp-Session-Id"), elicitMarker)
 		if elicits {
 			r.Header.Del("Mcp-Session-Id") // what it says is read; mcp-go stays stateless
 		}
 		switch {
 		case msg.answers() != "":
-			c.answer(w, r, msg.answers(), body)
+			c.answer(w, r, msg)
 			return
 		case msg.Method == string(mcp.MethodResourcesSubscribe) && !mcp.IsModernProtocol(r.Header.Get("MCP-Protocol-Version")):
 			refuseSubscribe(w, msg.ID)
@@ -195,10 +194,10 @@ func (c *confirmations) wrap(next http.Handler) http.Handler {
 // marked session gets an Elicitor that queues its question on the
 // session's stream. It reports whether it answered r itself.
 func (c *confirmations) sseMessage(w http.ResponseWriter, r *http.Request, e *sseEntry) (*http.Request, bool) {
-	msg, body := peek(r)
+	msg := peeked(r)
 	switch {
 	case msg.answers() != "":
-		c.answer(w, r, msg.answers(), body)
+		c.answer(w, r, msg)
 		return r, true
 	case msg.Method == string(mcp.MethodInitialize):
 		e.elicits.Store(msg.declaresElicitation())
@@ -226,41 +225,6 @@ func notifierOn(write func([]byte) error) tools.Notifier {
 			_ = write(b)
 		}
 	}
-}
-
-// rpcPeek is what the confirmations read of a POSTed JSON-RPC message.
-type rpcPeek struct {
-	Method string          `json:"method"`
-	ID     json.RawMessage `json:"id"`
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"error"`
-	Params struct {
-		Capabilities struct {
-			Elicitation json.RawMessage `json:"elicitation"`
-		} `json:"capabilities"`
-		Meta struct {
-			ProgressToken json.RawMessage `json:"progressToken"`
-		} `json:"_meta"`
-	} `json:"params"`
-}
-
-// wantsProgress: a tools/call that sent a progress token.
-func (m rpcPeek) wantsProgress() bool {
-	t := m.Params.Meta.ProgressToken
-	return len(t) > 0 && string(t) != "null"
-}
-
-// peek reads r's body (already bounded by guard) and puts it back.
-func peek(r *http.Request) (rpcPeek, []byte) {
-	var msg rpcPeek
-	body, err := io.ReadAll(r.Body)
-	if err != nil { // too large: the handler answers it as it always has
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
-		return msg, nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	_ = json.Unmarshal(body, &msg)
-	return msg, body
 }
 
 // answers is the question id a JSON-RPC response answers, "" if it is not
@@ -325,9 +289,11 @@ func (c *confirmations) elicitor(emit func(context.Context, []byte) error, calle
 // answer takes a client's answer to a question: here if this process asked
 // it, else relayed to the replica that did. 202 once handed on; 400 when
 // no question with that id waits for this caller.
-func (c *confirmations) answer(w http.ResponseWriter, r *http.Request, id string, body []byte) {
-	var a rpcAnswer
-	_ = json.Unmarshal(body, &a)
+func (c *confirmations) answer(w http.ResponseWriter, r *http.Request, msg rpcPeek) {
+	id, a := msg.answers(), rpcAnswer{Result: msg.Result}
+	if msg.Error != nil {
+		_ = json.Unmarshal(msg.Error, &a.Error)
+	}
 	caller := callerOf(r)
 	if c.deliver(id, caller, a) {
 		w.WriteHeader(http.StatusAccepted)
@@ -362,10 +328,6 @@ func (c *confirmations) deliver(id string, caller [32]byte, a rpcAnswer) bool {
 		return false // answered already
 	}
 }
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // sseWriter lets a call put a question on its own response: it turns the
 // response into an SSE stream if mcp-go has not (and then frames mcp-go's

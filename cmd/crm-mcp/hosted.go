@@ -146,8 +146,14 @@ func (a *app) guard(next http.Handler) http.Handler {
 		if r.Body != nil && a.cfg.MaxBodyBytes > 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 		}
+		if r.Method == http.MethodPost && (r.URL.Path == "/mcp" || r.URL.Path == "/message") {
+			// Read once here: the scope check, the confirmations and the
+			// progress writer all need the message, and mcp-go reads it again.
+			msg := peek(r)
+			r = r.WithContext(context.WithValue(r.Context(), peekKey{}, &msg))
+		}
 		if p != nil {
-			if scope := a.requiredScope(r); !p.Allows(scope) {
+			if scope := a.requiredScope(peeked(r)); !p.Allows(scope) {
 				a.forbidScope(w, scope)
 				return
 			}
@@ -252,32 +258,15 @@ func (a *app) forbidScope(w http.ResponseWriter, scope string) {
 	http.Error(w, "forbidden: this call needs the "+name+" scope", http.StatusForbidden)
 }
 
-// requiredScope is the scope a request's JSON-RPC call needs: a tool's own
-// for tools/call, crm:read for resources/read and completion/complete
-// (they read vendor records), "" for everything else (listing is filtered
-// instead). The body, already bounded, is read and put back.
-func (a *app) requiredScope(r *http.Request) string {
-	if r.Method != http.MethodPost || r.Body == nil {
-		return ""
-	}
-	body, err := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil {
-		return ""
-	}
-	var msg struct {
-		Method string `json:"method"`
-		Params struct {
-			Name string `json:"name"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &msg) != nil {
-		return ""
-	}
+// requiredScope is the scope a JSON-RPC call needs: a tool's own for
+// tools/call, crm:read for resources/read and completion/complete (they
+// read vendor records), "" for everything else (listing is filtered
+// instead).
+func (a *app) requiredScope(msg rpcPeek) string {
 	switch msg.Method {
-	case "tools/call":
+	case string(mcp.MethodToolsCall):
 		return a.scopeOf[msg.Params.Name]
-	case "resources/read", "completion/complete":
+	case string(mcp.MethodResourcesRead), string(mcp.MethodCompletionComplete):
 		return tools.ScopeRead
 	}
 	return ""
@@ -339,3 +328,55 @@ func callerOf(r *http.Request) [32]byte {
 	}
 	return [32]byte(h.Sum(nil))
 }
+
+// rpcPeek is what the server reads of a JSON-RPC message POSTed to /mcp
+// or /message before mcp-go does.
+type rpcPeek struct {
+	Method string          `json:"method"`
+	ID     json.RawMessage `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
+	Params struct {
+		Name         string `json:"name"` // tools/call's tool
+		Capabilities struct {
+			Elicitation json.RawMessage `json:"elicitation"`
+		} `json:"capabilities"`
+		Meta struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+	} `json:"params"`
+}
+
+// wantsProgress: a tools/call that sent a progress token.
+func (m rpcPeek) wantsProgress() bool {
+	t := m.Params.Meta.ProgressToken
+	return len(t) > 0 && string(t) != "null"
+}
+
+// peek reads r's body (already bounded) and puts it back. A body over the
+// bound is put back with its error, which the handler then reports.
+func peek(r *http.Request) rpcPeek {
+	var msg rpcPeek
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		return msg
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	_ = json.Unmarshal(body, &msg)
+	return msg
+}
+
+type peekKey struct{}
+
+// peeked is what guard read of r's message (zero if it read none).
+func peeked(r *http.Request) rpcPeek {
+	if m, ok := r.Context().Value(peekKey{}).(*rpcPeek); ok {
+		return *m
+	}
+	return rpcPeek{}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }

@@ -241,16 +241,25 @@ func TestShutdownLetsInFlightCallsFinish(t *testing.T) {
 	}
 }
 
+// A body over CRM_MCP_MAX_BODY_BYTES is refused as too large, with tokens
+// on too (before, the scope check read it, dropped the size error and
+// passed the cut body on, which mcp-go refused as bad JSON).
 func TestOversizedBodyIsRefused(t *testing.T) {
-	base := startHTTP(t, "CRM_MCP_MAX_BODY_BYTES", "4096")
-	big := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"padding":"` + strings.Repeat("x", 10_000) + `"}}`
-	resp, err := http.Post(base+"/mcp", "application/json", strings.NewReader(big))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode == 200 && !strings.Contains(string(body), "error") {
-		t.Fatalf("a 10 kB body was accepted with a 4 kB limit: %d %s", resp.StatusCode, body)
+	for _, kv := range [][]string{nil, {"MCP_AUTH_TOKENS", "token-a"}} {
+		base := startHTTP(t, append([]string{"CRM_MCP_MAX_BODY_BYTES", "4096"}, kv...)...)
+		big := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"padding":"` + strings.Repeat("x", 10_000) + `"}}`
+		req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(big))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer token-a")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || !strings.Contains(string(body), "too large") {
+			t.Errorf("a 10 kB body with a 4 kB limit (%v): %d %s, want it refused as too large", kv, resp.StatusCode, body)
+		}
 	}
 }
