@@ -215,18 +215,6 @@ func (c *confirmations) sseMessage(w http.ResponseWriter, r *http.Request, e *ss
 	return r, false
 }
 
-// notifierOn writes a call's notifications (its progress) with write before
-// the call goes on. Left to mcp-go, they are queued for another goroutine,
-// and the call's result could overtake them: over /mcp the last progress
-// was dropped, over /sse it came after the result.
-func notifierOn(write func([]byte) error) tools.Notifier {
-	return func(method string, params map[string]any) {
-		if b, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params}); err == nil {
-			_ = write(b)
-		}
-	}
-}
-
 // answers is the question id a JSON-RPC response answers, "" if it is not
 // an answer to one of ours.
 func (m rpcPeek) answers() string {

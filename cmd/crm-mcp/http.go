@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +28,7 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second),
 		server.WithSSEContextFunc(withRequestHeaders), server.WithSessionIDGenerator(sessions.newID))
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", a.writeDeadlines(a.checkNarrowing(a.confirms.wrap(acknowledgeFirst(streamable)))))
+	mux.Handle("/mcp", a.writeDeadlines(a.checkNarrowing(a.confirms.wrap(streamable))))
 	mux.Handle("/sse", a.checkNarrowing(sessions.stream(sse.SSEHandler())))
 	mux.Handle("/message", a.checkNarrowing(sessions.message(sse.MessageHandler())))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -96,12 +97,21 @@ func (a *app) writeDeadlines(next http.Handler) http.Handler {
 	timeout, warn := a.cfg.writeTimeout(), &rateLimit{every: 10 * time.Second}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout, fail: func() {}}
+		// mcp-go refuses a 2026-07-28 request whose Mcp-Method header does
+		// not name the body's method, so the header is enough here.
 		if r.Header.Get("Mcp-Method") == string(mcp.MethodSubscriptionsListen) {
 			// Only a listen stream waits on after a failed write (a call
-			// returns by itself, and its result's write fails too).
+			// returns by itself, and its result's write fails too). Its
+			// acknowledgement is the first thing written (listen.go).
 			ctx, cancel := context.WithCancel(r.Context())
 			defer cancel()
-			dw.fail, r = cancel, r.WithContext(ctx)
+			dw.fail, dw.wrote = cancel, make(chan struct{})
+			r = r.WithContext(withAckWait(ctx, func(ctx context.Context, _ any) {
+				select {
+				case <-dw.wrote:
+				case <-ctx.Done():
+				}
+			}))
 		}
 		next.ServeHTTP(dw, r)
 		dw.arm() // net/http's own last write (the end of the body) follows
@@ -117,7 +127,9 @@ type deadlineWriter struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	fail    context.CancelFunc
-	err     error // the first failed write's
+	err     error         // the first failed write's
+	wrote   chan struct{} // closed by the first write (listen streams only)
+	once    sync.Once
 }
 
 func (d *deadlineWriter) arm() { _ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) }
@@ -134,6 +146,9 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 	n, err := d.ResponseWriter.Write(p)
 	if err != nil {
 		d.failed(err)
+	}
+	if d.wrote != nil {
+		d.once.Do(func() { close(d.wrote) })
 	}
 	return n, err
 }

@@ -1,26 +1,31 @@
 package main
 
-// A subscriptions/listen stream (2026-07-28) begins with its
-// acknowledgement, as the protocol requires. mcp-go v1.2.1 queues the
-// acknowledgement for a goroutine that copies notifications out, while the
-// listen call's result is written by the call itself. When nothing the
-// client asked for can be established, the call returns at once and its
-// result overtakes the acknowledgement: over /mcp the acknowledgement was
-// then dropped (the conformance suite's CI run saw the result first), over
-// stdio it always came after the result.
+// What a request sends before its result comes before it. mcp-go v1.2.1
+// queues notifications for a goroutine that copies them out, while a
+// result is written by the call itself, so a result could overtake (and
+// over /mcp drop) what came before it:
 //
-// So the transport tells the listen call how to wait until the
-// acknowledgement is out (a function in the request's context), and
-// awaitAcknowledgement, a hook that runs before mcp-go writes the result,
-// waits for it: at most until the request ends or 5 s.
+//   - a call's progress: written by the call itself, through notifierOn,
+//     before it goes on (stdio, /mcp, /sse);
+//   - a subscriptions/listen stream's acknowledgement (2026-07-28), which
+//     must come first: when nothing could be established the call returns
+//     at once (CI's conformance run saw the result first on /mcp; on stdio
+//     it always came second). The transport puts in the request's context
+//     how to wait until the acknowledgement is out, and
+//     awaitAcknowledgement, a hook that runs before mcp-go writes the
+//     result, waits: at most until the request ends or 5 s. Over /mcp a
+//     listen request is its own response and the acknowledgement the
+//     first thing queued on it, so its first write (http.go's
+//     deadlineWriter) is the acknowledgement; over stdio the writer notes
+//     each one by id (acks).
 
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"sync"
 	"time"
 
+	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -45,45 +50,6 @@ func awaitAcknowledgement(ctx context.Context, id any, _ *mcp.SubscriptionsListe
 	defer cancel()
 	wait(ctx, id)
 }
-
-// acknowledgeFirst is /mcp's part: a listen request is its own response,
-// and the acknowledgement is the first thing queued on it, so the first
-// write to the response is the acknowledgement.
-func acknowledgeFirst(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// mcp-go refuses a 2026-07-28 request whose Mcp-Method header does
-		// not name the body's method, so the header is enough here.
-		if r.Method != http.MethodPost || r.Header.Get("Mcp-Method") != string(mcp.MethodSubscriptionsListen) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		fw := &firstWrite{ResponseWriter: w, wrote: make(chan struct{})}
-		wait := func(ctx context.Context, _ any) {
-			select {
-			case <-fw.wrote:
-			case <-ctx.Done():
-			}
-		}
-		next.ServeHTTP(fw, r.WithContext(withAckWait(r.Context(), wait)))
-	})
-}
-
-// firstWrite closes wrote once something was written to the response.
-type firstWrite struct {
-	http.ResponseWriter
-	once  sync.Once
-	wrote chan struct{}
-}
-
-func (f *firstWrite) Write(p []byte) (int, error) {
-	n, err := f.ResponseWriter.Write(p)
-	f.once.Do(func() { close(f.wrote) })
-	return n, err
-}
-
-func (f *firstWrite) Flush() { _ = http.NewResponseController(f.ResponseWriter).Flush() }
-
-func (f *firstWrite) Unwrap() http.ResponseWriter { return f.ResponseWriter }
 
 // acks is stdio's part: every stream shares stdout, so the writer notes
 // each acknowledgement it writes, by subscription id (the listen request's
@@ -137,5 +103,17 @@ func (a *acks) wait(ctx context.Context, id any) {
 			delete(a.waiting, key)
 		}
 		a.mu.Unlock()
+	}
+}
+
+// notifierOn writes a call's notifications (its progress) with write before
+// the call goes on. Left to mcp-go, they are queued for another goroutine,
+// and the call's result could overtake them: over /mcp the last progress
+// was dropped, over /sse it came after the result.
+func notifierOn(write func([]byte) error) tools.Notifier {
+	return func(method string, params map[string]any) {
+		if b, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params}); err == nil {
+			_ = write(b)
+		}
 	}
 }

@@ -26,7 +26,7 @@ func serveStdio(ctx context.Context, a *app, stdin io.Reader, stdout io.Writer) 
 	s := server.NewStdioServer(a.mcp)
 	s.SetErrorLogger(slog.NewLogLogger(a.log.Handler(), slog.LevelError))
 	s.SetContextFunc(func(ctx context.Context) context.Context {
-		return withAckWait(tools.WithNotifier(ctx, out.notify), out.acks.wait)
+		return withAckWait(tools.WithNotifier(ctx, notifierOn(out.line)), out.acks.wait)
 	})
 	err := s.Listen(ctx, in, out)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
@@ -151,11 +151,8 @@ func (r *responseWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// notify writes a notification at once, in order with the answers.
-func (r *responseWriter) notify(method string, params map[string]any) {
-	b, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
-	if err != nil {
-		return
-	}
-	_, _ = r.Write(append(b, '\n'))
+// line writes one message at once, in order with the answers.
+func (r *responseWriter) line(b []byte) error {
+	_, err := r.Write(append(b, '\n'))
+	return err
 }
