@@ -66,7 +66,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 			return nil, err
 		}
 		a.oauth = o
-		log.Info("accepting OAuth access tokens", "issuer", o.issuer, "resource", o.resource, "metadata", o.metadataURL())
+		log.Info("accepting OAuth access tokens", "issuer", o.issuer, "resource", o.resource, "metadata", o.metaURL)
 	}
 	for _, v := range tools.Vendors() {
 		for _, name := range v.Credentials() {

@@ -124,7 +124,7 @@ func (a *app) guard(next http.Handler) http.Handler {
 			http.Error(w, "forbidden: Host "+strconv.Quote(r.Host)+" is not allowed (set MCP_ALLOWED_HOSTS)", http.StatusForbidden)
 			return
 		}
-		if a.oauth != nil && (r.URL.Path == "/.well-known/oauth-protected-resource" || r.URL.Path == a.oauth.metadataPath()) {
+		if a.oauth != nil && (r.URL.Path == "/.well-known/oauth-protected-resource" || r.URL.Path == a.oauth.metaPath) {
 			a.oauth.serveMetadata(w, r)
 			return
 		}
@@ -235,7 +235,7 @@ func (a *app) challenge(w http.ResponseWriter, _ *http.Request, err error) {
 	a.metrics.auth.WithLabelValues("unauthorized").Inc()
 	v := `Bearer realm="crm-mcp"`
 	if a.oauth != nil {
-		v = `Bearer resource_metadata="` + a.oauth.metadataURL() + `", scope="` + a.oauth.scopeName(tools.ScopeRead) + `"`
+		v = `Bearer resource_metadata="` + a.oauth.metaURL + `", scope="` + a.oauth.scopeName(tools.ScopeRead) + `"`
 	}
 	if !errors.Is(err, errNoToken) {
 		v += `, error="invalid_token"`
@@ -251,10 +251,11 @@ func (a *app) forbidScope(w http.ResponseWriter, scope string) {
 	if a.oauth != nil {
 		name = a.oauth.scopeName(scope)
 	}
-	w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+name+`"`)
+	v := `Bearer error="insufficient_scope", scope="` + name + `"`
 	if a.oauth != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+name+`", resource_metadata="`+a.oauth.metadataURL()+`"`)
+		v += `, resource_metadata="` + a.oauth.metaURL + `"`
 	}
+	w.Header().Set("WWW-Authenticate", v)
 	http.Error(w, "forbidden: this call needs the "+name+" scope", http.StatusForbidden)
 }
 

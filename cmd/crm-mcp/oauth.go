@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -54,6 +55,8 @@ type oauth struct {
 	issuer      string // exact iss of accepted tokens
 	audience    string // a value aud must contain (MCP_OAUTH_AUDIENCE, else MCP_PUBLIC_URL)
 	resource    string // MCP_PUBLIC_URL: the resource identifier
+	metaPath    string // where its Protected Resource Metadata is served
+	metaURL     string // the same, absolute
 	prefix      string // MCP_OAUTH_SCOPE_PREFIX
 	tenantClaim string // MCP_OAUTH_TENANT_CLAIM
 	jwksURI     string
@@ -70,7 +73,7 @@ type oauth struct {
 // newOAuth finds the issuer's metadata (RFC 8414, then OpenID discovery)
 // and its keys. Nothing is served until both are known.
 func newOAuth(ctx context.Context, cfg Config, log *slog.Logger) (*oauth, error) {
-	o := &oauth{issuer: cfg.OAuthIssuer, resource: cfg.PublicURL, audience: cmpOr(cfg.OAuthAudience, cfg.PublicURL),
+	o := &oauth{issuer: cfg.OAuthIssuer, resource: cfg.PublicURL, audience: cmp.Or(cfg.OAuthAudience, cfg.PublicURL),
 		prefix: cfg.OAuthScopePrefix, tenantClaim: cfg.OAuthTenantClaim, log: log,
 		hc: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	var meta struct {
@@ -91,17 +94,14 @@ func newOAuth(ctx context.Context, cfg Config, log *slog.Logger) (*oauth, error)
 		return nil, fmt.Errorf("MCP_OAUTH_ISSUER: the metadata names issuer %q, not %q; set MCP_OAUTH_ISSUER to exactly the issuer of its tokens", meta.Issuer, o.issuer)
 	}
 	o.jwksURI = meta.JWKSURI
+	// RFC 9728 puts the well-known part before the resource's path.
+	u, _ := url.Parse(o.resource) // checked with the rest of the config
+	o.metaPath = "/.well-known/oauth-protected-resource" + strings.TrimSuffix(u.Path, "/")
+	o.metaURL = u.Scheme + "://" + u.Host + o.metaPath
 	if _, err := o.keySet(ctx, true); err != nil {
 		return nil, fmt.Errorf("MCP_OAUTH_ISSUER: cannot read the issuer's keys at %s: %w", o.jwksURI, err)
 	}
 	return o, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // metadataURLs are where RFC 8414 and OpenID Connect discovery put an
@@ -319,19 +319,6 @@ func (o *oauth) scopes(tok jwt.Token) []string {
 
 // scopeName is a scope as the authorization server knows it.
 func (o *oauth) scopeName(s string) string { return o.prefix + s }
-
-// metadataPath is where this resource's metadata is served: RFC 9728 puts
-// the well-known part before the resource's path.
-func (o *oauth) metadataPath() string {
-	u, _ := url.Parse(o.resource)
-	return "/.well-known/oauth-protected-resource" + strings.TrimSuffix(u.Path, "/")
-}
-
-// metadataURL is the absolute URL of metadataPath.
-func (o *oauth) metadataURL() string {
-	u, _ := url.Parse(o.resource)
-	return u.Scheme + "://" + u.Host + o.metadataPath()
-}
 
 // serveMetadata answers the Protected Resource Metadata (RFC 9728).
 func (o *oauth) serveMetadata(w http.ResponseWriter, r *http.Request) {
