@@ -12,17 +12,26 @@
 // bounded, and the server is killed however this ends.
 //
 // Most scenarios the survey fails call the suite's own fixture tools,
-// prompts and resources (test_simple_text, test_simple_prompt,
-// test://static-text, ...), which only its reference "everything" server
-// carries, or features crm-mcp does not have (logging, resource
-// subscriptions, sampling and elicitation, tasks, input-required results,
-// x-mcp-header tools); README.md ("Which client gets what") lists them.
-import { execFile, spawn } from "node:child_process";
+// prompts and resources, which only its reference "everything" server
+// carries: test_simple_text, test_simple_prompt, test://static-text, ...,
+// and so do the sampling, elicitation and input-required-result scenarios
+// (test_sampling, test_elicitation*, test_input_required_result_*):
+// crm-mcp asks its own confirmations through elicitation (elicitation/create
+// up to 2025-11-25, input_required results at 2026-07-28; e2e.mjs and
+// sdk2.mjs check both), but not through those tools. resources-subscribe
+// (before 2026-07-28 only) subscribes to the fixture test://watched-resource
+// over /mcp, where crm-mcp refuses resources/subscribe before 2026-07-28
+// (no session to notify; it has subscriptions over stdio and /sse, and
+// subscriptions/listen on /mcp at 2026-07-28). The rest need what crm-mcp
+// does not have (logging, tasks, x-mcp-header tools) or a session.
+// README.md ("Which client gets what") lists them.
+import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+// harness.mjs imports Node.js built-ins only, so it resolves from here.
+import { startServer, watchdog } from "../e2e/harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const [bin, mode] = process.argv.slice(2);
@@ -65,31 +74,9 @@ const FIXTURE_ONLY = {
   },
 };
 
-const children = [];
-process.on("exit", () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL"); });
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
-const budget = mode ? 1800 : 300;
-setTimeout(() => { console.log(`FAIL conformance: the whole run took over ${budget} s`); process.exit(1); }, budget * 1000).unref();
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer().on("error", reject).listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-async function startServer() {
-  const port = await freePort();
-  const proc = spawn(bin, ["--sandbox", "--transport", "http", "--addr", `127.0.0.1:${port}`],
-    { env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "error" }, stdio: ["ignore", "ignore", "inherit"] });
-  children.push(proc);
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    if (proc.exitCode !== null) throw new Error(`crm-mcp exited with ${proc.exitCode}`);
-    try { if ((await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) })).ok) return `${base}/mcp`; } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("crm-mcp did not become healthy in 10 s");
-}
+// The whole run is bounded (this tallies its own runs, so the watchdog
+// prints no tally); crm-mcp is killed however this ends (harness.mjs).
+watchdog((mode ? 1800 : 300) * 1000, { tally: false });
 
 // runScenario runs one scenario and returns its checks (null when the suite
 // wrote none) and the tail of its output.
@@ -126,7 +113,10 @@ function judge(scenario, checks) {
   return { verdict: bad ? "fail" : ok ? "pass" : "vacuous", notes, ok, bad };
 }
 
-const url = await startServer();
+// Only PATH and HOME from this environment: an MCP_AUTH_TOKENS in it would
+// have /mcp ask for a token the suite does not send.
+const { base } = await startServer(bin, ["--sandbox", "--transport", "http"], { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "error" });
+const url = `${base}/mcp`;
 const versions = Object.fromEntries(SUITES.map((s) => [s, suiteVersion(s)]));
 console.log(`conformance: ${SUITES.map((s) => `@modelcontextprotocol/conformance@${versions[s]}`).join(" and ")} against ${url}`);
 

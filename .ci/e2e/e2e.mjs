@@ -9,7 +9,7 @@
 //   node e2e.mjs /path/to/crm-mcp
 //
 // Prints one line per check and "N passed, M failed"; exits non-zero on any failure.
-import { spawn, execFile } from "node:child_process";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -18,27 +18,11 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { CallToolRequestSchema, ElicitRequestSchema, ListToolsRequestSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { check, finish, freePort, within } from "./harness.mjs";
+import { check, confirmedSends, eventSubscription, finish, json, startServer, text, TOKEN, within } from "./harness.mjs";
 
 const bin = process.argv[2];
 if (!bin) throw new Error("usage: node e2e.mjs /path/to/crm-mcp");
-const TOKEN = "e2e-token-123456";
 const STEP = 20000; // bound on one connect, request or wait in the checks that bound theirs
-
-const json = (res) => res.structuredContent ?? JSON.parse(res.content[0].text);
-const text = (res) => res.content.map((c) => c.text ?? "").join(" ");
-
-async function startHTTP() {
-  const port = await freePort();
-  const proc = spawn(bin, ["--sandbox", "--transport", "http", "--addr", `127.0.0.1:${port}`],
-    { env: { ...process.env, MCP_AUTH_TOKENS: TOKEN, LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "inherit"] });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    try { if ((await fetch(`${base}/healthz`)).ok) return { proc, base }; } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("server did not become healthy");
-}
 
 // connect opens a client over kind; with asker, one that declares the
 // elicitation capability (form mode) and answers elicitation/create with it.
@@ -210,109 +194,22 @@ async function sdkValidatesErrors() {
   await c.close();
 }
 
-// Sends a person confirms (README): a client that declares elicitation is
-// asked before qyvo_send_template_message goes out. The question names the
-// recipient (a seeded contact, looked up by phone) and the template with its
-// variables filled in; accept sends exactly one message (the sandbox's
-// campaign_sent feed shows it), decline sends none and is a result with
-// declined: true, not an error. Each call's order number is new, so no send
-// is a duplicate of an earlier one (which would be answered without asking).
-const EMILY = { name: "Emily Carter", phone: "+14155550101" };
-const TEMPLATE = "Hi {{1}}, your order {{2}} is confirmed. We will message you when it ships."; // order_confirmation (en), seeded
+// Sends a person confirms (harness.mjs): over every transport, each client
+// asked through elicitation/create.
+const confirmed = (kind, base) => confirmedSends(kind, { connect: (person) => connect(kind, base, person), step: STEP });
 
-// asker answers every question with action (accept ticks confirm) and
-// remembers the questions.
-function asker(action) {
-  const asked = [];
-  return {
-    asked,
-    handler: async (req) => {
-      asked.push(req.params.message);
-      return action === "accept" ? { action, content: { confirm: true } } : { action };
-    },
-  };
-}
-
-// sentTo: the message ids of the campaign_sent feed's records for phone.
-async function sentTo(c, phone, label) {
-  const res = await within(STEP, call(c, "qyvo_list_recent", { event: "campaign_sent", limit: 100 }), `${label} qyvo_list_recent`);
-  if (res.isError) throw new Error(`qyvo_list_recent: ${text(res)}`);
-  return json(res).events.filter((e) => e.phone === phone).map((e) => e.message_id);
-}
-
-async function confirmedSends(kind, base) {
-  for (const action of ["accept", "decline"]) {
-    const label = `${kind}: confirm ${action}`;
-    const person = asker(action);
-    let c;
-    try {
-      c = await connect(kind, base, person);
-      await within(STEP, c.listTools(), `${label} tools/list`); // callTool then checks results against the output schemas
-      const order = `#${Math.floor(100000 + Math.random() * 900000)}`;
-      const before = await sentTo(c, EMILY.phone, label);
-      const res = await within(STEP, call(c, "qyvo_send_template_message", { phone: EMILY.phone, template: "order_confirmation", variables: ["Emily", order] }), `${label} send`);
-      const fresh = (await sentTo(c, EMILY.phone, label)).filter((id) => !before.includes(id));
-      const rendered = TEMPLATE.replace("{{1}}", "Emily").replace("{{2}}", order);
-      check(`${label}: asked once, naming the recipient and the rendered template`,
-        person.asked.length === 1 && person.asked[0].includes(`${EMILY.name}, ${EMILY.phone}`) && person.asked[0].includes(rendered),
-        JSON.stringify(person.asked));
-      const out = res.isError ? {} : json(res);
-      if (action === "accept") {
-        check(`${label}: sent, and qyvo_list_recent shows exactly one new message`,
-          !res.isError && out.declined === undefined && fresh.length === 1 && out.id === fresh[0], `${text(res).slice(0, 300)} new: ${JSON.stringify(fresh)}`);
-      } else {
-        check(`${label}: declined: true, not an error, and no new message`,
-          !res.isError && out.declined === true && typeof out.note === "string" && fresh.length === 0, `${text(res).slice(0, 300)} new: ${JSON.stringify(fresh)}`);
-      }
-    } catch (e) {
-      check(`${label}: ran without exceptions`, false, e.stack);
-    } finally {
-      await c?.close().catch(() => {});
-    }
-  }
-}
-
-// Event subscriptions (README "What an agent sees of events"): subscribed to
-// events://vivre with resources/subscribe, a client is sent
-// notifications/resources/updated for it once a Vivre contact it creates
-// is in the event log, and crm_list_events then lists the contact.created
-// event. On the session transports (stdio, /sse); stateless /mcp at
-// 2025-11-25 keeps no session to notify.
-async function eventSubscription(kind, base) {
-  const label = `${kind}: events://vivre`;
-  let c;
-  try {
-    c = await connect(kind, base);
-    check(`${label}: the server offers resource subscriptions`, c.getServerCapabilities()?.resources?.subscribe === true, JSON.stringify(c.getServerCapabilities()?.resources));
-    const updated = [];
-    let wake = () => {};
-    c.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { updated.push(n.params.uri); wake(); });
-    await within(STEP, c.subscribeResource({ uri: "events://vivre" }), `${label} resources/subscribe`);
-    const email = `e2e-sub-${kind}@events-${Date.now()}.example`;
-    const created = await within(STEP, call(c, "vivre_create_contact", { name: `Subscribed ${kind}`, email }), `${label} vivre_create_contact`);
-    const contact = json(created);
-    const start = Date.now();
-    await within(10000, new Promise((resolve) => { wake = () => updated.includes("events://vivre") && resolve(); wake(); }), `${label} notifications/resources/updated`)
-      .catch(() => {});
-    check(`${label}: notifications/resources/updated for events://vivre within 10 s of vivre_create_contact`,
-      !created.isError && updated.includes("events://vivre"), `after ${Date.now() - start} ms: ${JSON.stringify(updated)}; ${text(created).slice(0, 200)}`);
-    // The notification says the event is in the log: crm_list_events lists it
-    // (polled briefly, should the notification have been for another event).
-    let page, found;
-    for (const until = Date.now() + 5000; ;) {
-      page = json(await within(STEP, call(c, "crm_list_events", { vendor: "vivre", types: ["contact.created"] }), `${label} crm_list_events`));
-      found = page.events?.find((e) => e.record_id === contact.id);
-      if (found || Date.now() > until) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    check(`${label}: crm_list_events then lists the contact.created event`,
-      found?.type === "contact.created" && found.vendor === "vivre" && found.record_uri === `vivre://contacts/${contact.id}`, JSON.stringify(page).slice(0, 400));
-  } catch (e) {
-    check(`${label}: ran without exceptions`, false, e.stack);
-  } finally {
-    await c?.close().catch(() => {});
-  }
-}
+// Event subscriptions (harness.mjs), with resources/subscribe: on the
+// session transports (stdio, /sse); stateless /mcp at 2025-11-25 keeps no
+// session to notify.
+const events = (kind, base) => eventSubscription(kind, {
+  connect: () => connect(kind, base),
+  follow: async (c, name, updated) => {
+    check(`${name}: the server offers resource subscriptions`, c.getServerCapabilities()?.resources?.subscribe === true, JSON.stringify(c.getServerCapabilities()?.resources));
+    c.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => updated(n.params.uri));
+    await within(STEP, c.subscribeResource({ uri: "events://vivre" }), `${name} resources/subscribe`);
+  },
+  step: STEP,
+});
 
 async function inspector(args, label, expect) {
   try {
@@ -324,7 +221,7 @@ async function inspector(args, label, expect) {
 }
 
 await sdkValidatesErrors();
-const { proc, base } = await startHTTP();
+const { proc, base } = await startServer(bin, ["--sandbox", "--transport", "http"], { ...process.env, MCP_AUTH_TOKENS: TOKEN, LOG_LEVEL: "warn" });
 try {
   for (const kind of ["stdio", "sse", "http"]) {
     const c = await connect(kind, base);
@@ -339,8 +236,8 @@ try {
     } finally {
       await c.close();
     }
-    await confirmedSends(kind, base);
-    if (kind !== "http") await eventSubscription(kind, base);
+    await confirmed(kind, base);
+    if (kind !== "http") await events(kind, base);
   }
   // Without a token the HTTP endpoints refuse.
   const noTok = await fetch(`${base}/mcp`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });

@@ -16,7 +16,7 @@ import { createInterface } from "node:readline";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ClientCredentialsProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
-import { check, children, finish, freePort, watchdog, within } from "./harness.mjs";
+import { check, children, finish, freePort, json, startServer, text, watchdog, within } from "./harness.mjs";
 
 const [bin, oidcBin] = process.argv.slice(2);
 if (!bin || !oidcBin) throw new Error("usage: node oauth.mjs /path/to/crm-mcp /path/to/oidc-dev");
@@ -24,8 +24,6 @@ const STEP = 15000; // bound on any one request or start-up
 
 watchdog(180000);
 
-const json = (res) => res.structuredContent ?? JSON.parse(res.content[0].text);
-const text = (res) => res.content.map((c) => c.text ?? "").join(" ");
 const claims = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
 
 // oidc-dev prints "key: value" lines, then "ready".
@@ -47,19 +45,11 @@ async function startOIDC(audience) {
   return info;
 }
 
+// crm-mcp on port (publicURL, given to oidc-dev as the audience, names it).
 async function startMCP(port, issuer, publicURL) {
   const env = { ...process.env, MCP_OAUTH_ISSUER: issuer, MCP_PUBLIC_URL: publicURL, LOG_LEVEL: "warn" };
   delete env.MCP_AUTH_TOKENS; // OAuth only: no static token to fall back on
-  const proc = spawn(bin, ["--sandbox", "--transport", "http", "--addr", `127.0.0.1:${port}`], { env, stdio: ["ignore", "ignore", "inherit"] });
-  children.push(proc);
-  let spawnErr;
-  proc.on("error", (e) => { spawnErr = e; });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100 && proc.exitCode === null && !spawnErr; i++) {
-    try { if ((await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) })).ok) return base; } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`crm-mcp did not become healthy (exit code ${proc.exitCode}) ${spawnErr ?? ""}`);
+  return (await startServer(bin, ["--sandbox", "--transport", "http"], env, port)).base;
 }
 
 // A fetch that records what the SDK asks for, so the discovery it did can be checked and shown.
