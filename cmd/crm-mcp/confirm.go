@@ -38,6 +38,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -179,8 +180,7 @@ func (c *confirmations) wrap(next http.Handler) http.Handler {
 			sw := &sseWriter{w: w, rc: http.NewResponseController(w)}
 			ctx := tools.WithNotifier(r.Context(), notifierOn(sw.event))
 			if elicits {
-				emit := func(_ context.Context, question []byte) error { return sw.event(question) }
-				ctx = tools.WithElicitor(ctx, c.elicitor(emit, callerOf(r)))
+				ctx = tools.WithElicitor(ctx, c.elicitor(sw.event, callerOf(r)))
 			}
 			r, w = r.WithContext(ctx), sw
 		}
@@ -202,13 +202,10 @@ func (c *confirmations) sseMessage(w http.ResponseWriter, r *http.Request, e *ss
 	case msg.Method == string(mcp.MethodInitialize):
 		e.elicits.Store(msg.declaresElicitation())
 	case msg.Method == string(mcp.MethodToolsCall) && (e.elicits.Load() || msg.wantsProgress()):
-		write := func(data []byte) error {
-			_, err := fmt.Fprintf(e.stream, "event: message\ndata: %s\n\n", data)
-			return err
-		}
+		write := func(data []byte) error { return writeEvent(e.stream, data) }
 		ctx := tools.WithNotifier(r.Context(), notifierOn(write))
 		if e.elicits.Load() {
-			ctx = tools.WithElicitor(ctx, c.elicitor(func(_ context.Context, question []byte) error { return write(question) }, callerOf(r)))
+			ctx = tools.WithElicitor(ctx, c.elicitor(write, callerOf(r)))
 		}
 		r = r.WithContext(ctx)
 	}
@@ -239,7 +236,7 @@ func (m rpcPeek) declaresElicitation() bool {
 
 // elicitor puts a call's questions on its SSE stream (emit) and waits for
 // the answer, at most until ctx (the call's deadline) ends.
-func (c *confirmations) elicitor(emit func(context.Context, []byte) error, caller [32]byte) tools.Elicitor {
+func (c *confirmations) elicitor(emit func([]byte) error, caller [32]byte) tools.Elicitor {
 	return func(ctx context.Context, p mcp.ElicitationParams) (*mcp.ElicitationResult, error) {
 		id := questionPrefix + c.replica + "." + rand.Text()
 		q := &question{caller: caller, answer: make(chan rpcAnswer, 1)}
@@ -255,7 +252,7 @@ func (c *confirmations) elicitor(emit func(context.Context, []byte) error, calle
 		if err != nil {
 			return nil, err
 		}
-		if err := emit(ctx, req); err != nil {
+		if err := emit(req); err != nil {
 			return nil, err
 		}
 		select {
@@ -351,8 +348,7 @@ func (s *sseWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	s.writeHeader(http.StatusOK)
 	if s.ours && len(p) > 0 && p[0] == '{' { // mcp-go's answer, written as JSON
-		_, err := fmt.Fprintf(s.w, "event: message\ndata: %s\n\n", bytes.TrimSpace(p))
-		return len(p), err
+		return len(p), writeEvent(s.w, bytes.TrimSpace(p))
 	}
 	return s.w.Write(p)
 }
@@ -379,8 +375,14 @@ func (s *sseWriter) event(data []byte) error {
 	} else if !s.sse {
 		return errors.New("the call's response was already sent")
 	}
-	if _, err := fmt.Fprintf(s.w, "event: message\ndata: %s\n\n", data); err != nil {
+	if err := writeEvent(s.w, data); err != nil {
 		return err
 	}
 	return s.rc.Flush()
+}
+
+// writeEvent writes one JSON-RPC message as an SSE event, as mcp-go does.
+func writeEvent(w io.Writer, data []byte) error {
+	_, err := fmt.Fprintf(w, "event: message\ndata: %s\n\n", data)
+	return err
 }

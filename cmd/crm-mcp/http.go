@@ -23,8 +23,7 @@ func (a *app) handler(ready *atomic.Bool) (http.Handler, func(context.Context) e
 	// required), so any replica answers any request.
 	streamable := server.NewStreamableHTTPServer(a.mcp, server.WithStateLess(true), server.WithStreamableHTTPLogger(a.log),
 		server.WithHTTPContextFunc(withRequestHeaders))
-	sessions := newSSESessions(a.cfg, a.log)
-	sessions.confirms = a.confirms
+	sessions := newSSESessions(a.cfg, a.log, a.confirms)
 	sse := server.NewSSEServer(a.mcp, server.WithKeepAlive(true), server.WithKeepAliveInterval(15*time.Second),
 		server.WithSSEContextFunc(withRequestHeaders), server.WithSessionIDGenerator(sessions.newID))
 	mux := http.NewServeMux()

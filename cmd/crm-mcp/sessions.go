@@ -36,6 +36,7 @@ type sseSessions struct {
 	mu           sync.Mutex
 	m            map[string]*sseEntry
 	confirms     *confirmations // puts sends' questions to the person (confirm.go)
+	warn         rateLimit      // a flood of stalled clients is not a flood of lines
 }
 
 type sseEntry struct {
@@ -46,8 +47,9 @@ type sseEntry struct {
 
 type sseEntryKey struct{}
 
-func newSSESessions(cfg Config, log *slog.Logger) *sseSessions {
-	s := &sseSessions{log: log, writeTimeout: cfg.writeTimeout(), queue: cfg.SSEQueue, m: map[string]*sseEntry{}}
+func newSSESessions(cfg Config, log *slog.Logger, confirms *confirmations) *sseSessions {
+	s := &sseSessions{log: log, writeTimeout: cfg.writeTimeout(), queue: cfg.SSEQueue, m: map[string]*sseEntry{},
+		confirms: confirms, warn: rateLimit{every: 10 * time.Second}}
 	if s.queue <= 0 {
 		s.queue = 64
 	}
@@ -78,7 +80,7 @@ func (s *sseSessions) stream(next http.Handler) http.Handler {
 			queue: make(chan []byte, s.queue), stop: cancel, ended: make(chan struct{})}
 		defer func() {
 			switch err := st.end(); {
-			case errors.Is(err, errQueueFull) || errors.Is(err, os.ErrDeadlineExceeded):
+			case (errors.Is(err, errQueueFull) || errors.Is(err, os.ErrDeadlineExceeded)) && s.warn.allow(time.Now()):
 				s.log.Warn("dropped an SSE session: the client is not reading its stream", "reason", err.Error(), "remote", r.RemoteAddr)
 			case !errors.Is(err, errStreamClosed):
 				s.log.Debug("SSE stream ended", "reason", err.Error(), "remote", r.RemoteAddr)
@@ -103,13 +105,10 @@ func (s *sseSessions) message(next http.Handler) http.Handler {
 		case subtle.ConstantTimeCompare(e.identity[:], caller[:]) != 1:
 			http.Error(w, "forbidden: this SSE session was opened with other credentials", http.StatusForbidden)
 		default:
-			if s.confirms != nil {
-				var answered bool
-				if r, answered = s.confirms.sseMessage(w, r, e); answered {
-					return
-				}
+			r, answered := s.confirms.sseMessage(w, r, e)
+			if !answered {
+				next.ServeHTTP(w, r)
 			}
-			next.ServeHTTP(w, r)
 		}
 	})
 }
