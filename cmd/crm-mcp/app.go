@@ -49,9 +49,14 @@ type app struct {
 }
 
 // build wires the configured vendors (or the emulators) into an MCP server.
-func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Logger) (*app, error) {
+func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Logger) (_ *app, err error) {
 	a := &app{cfg: cfg, log: log, metrics: newMetrics(), emulators: map[string]http.Handler{}, toolsetOf: map[string]string{}, scopeOf: map[string]string{},
 		envVendors: map[string]bool{}, vendorByName: map[string]tools.Vendor{}, close: func() {}}
+	defer func() {
+		if err != nil {
+			a.close() // whatever was opened before the error (Redis, the event log)
+		}
+	}()
 	if err := a.checkExposure(); err != nil {
 		return nil, err
 	}
@@ -151,7 +156,6 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 		}
 	}
 	if err := a.buildEvents(ctx, env, rdb, opts); err != nil {
-		a.close()
 		return nil, err
 	}
 	agentEvents := tools.NewEvents(tools.EventsOptions{Log: a.events.Log(), Vendors: a.eventVendors(), Visible: a.vendorVisible,
@@ -167,7 +171,6 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	}
 	confirmKey, err := a.setUpConfirmations(ctx, rdb)
 	if err != nil {
-		a.close()
 		return nil, err
 	}
 	a.mcp = tools.NewServer(tools.ServerOptions{

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/crm-mcp/crm-mcp/tools"
+	"github.com/crm-mcp/crm-mcp/vendors/redistest"
 	"github.com/crm-mcp/crm-mcp/vendors/vivre"
+	"github.com/redis/go-redis/v9"
 )
 
 // start runs the binary over stdio with nothing on stdin: a configuration it
@@ -260,5 +263,32 @@ func TestAddrIsValidatedAtParseTime(t *testing.T) {
 	var stderr syncBuffer
 	if _, err := parseFlags(&cfg, nil, &stderr); err == nil || !strings.Contains(stderr.String(), "CRM_MCP_ADDR") {
 		t.Errorf("CRM_MCP_ADDR=127.0.0.1:99999: %v %s", err, stderr.String())
+	}
+}
+
+// A start that fails after Redis was reached closes its connection (before,
+// an unknown --toolsets left the Redis client open).
+func TestFailedStartClosesRedis(t *testing.T) {
+	url := redistest.URL(t)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := redis.NewClient(opt)
+	defer probe.Close()
+	clients := func() int {
+		list, err := probe.ClientList(context.Background()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(list, "\n")
+	}
+	before := clients()
+	cfg, l := testConfig(t, "CRM_MCP_SANDBOX", "true", "REDIS_URL", url, "CRM_MCP_TOOLSETS", "nosuch")
+	if _, err := build(context.Background(), cfg, l, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Fatalf("build with --toolsets nosuch: %v", err)
+	}
+	if n := clients(); n != before {
+		t.Fatalf("%d Redis clients connected after the failed start, %d before", n, before)
 	}
 }
