@@ -174,10 +174,6 @@ func serveHTTP(ctx context.Context, a *app, addr string) error {
 // serveListener serves on ln with the limits of listener.go: timeouts,
 // bounded headers and a cap on open connections.
 func (a *app) serveListener(ctx context.Context, ln net.Listener) error {
-	if err := a.cfg.checkLimits(); err != nil {
-		_ = ln.Close()
-		return err
-	}
 	var ready atomic.Bool
 	h, closeStreams := a.handler(&ready)
 	srv := a.newServer(h)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,24 +16,6 @@ import (
 // is above the 8 KB a token may have, so an oversized token still gets the
 // OAuth answer (401 invalid_token) rather than a bare 431.
 const maxHeaderBytes = 128 << 10
-
-// checkLimits refuses limits that would switch a defence off.
-func (c Config) checkLimits() error {
-	for _, d := range []struct {
-		env string
-		ok  bool
-		v   any
-	}{
-		{"CRM_MCP_IDLE_TIMEOUT", c.IdleTimeout > 0, c.IdleTimeout},
-		{"CRM_MCP_READ_TIMEOUT", c.ReadTimeout > 0, c.ReadTimeout},
-		{"CRM_MCP_MAX_CONNECTIONS", c.MaxConnections > 0, c.MaxConnections},
-	} {
-		if !d.ok {
-			return fmt.Errorf("%s must be greater than 0, not %v", d.env, d.v)
-		}
-	}
-	return nil
-}
 
 // writeTimeout is how long one write to an HTTP client may wait (10 s
 // unless set).

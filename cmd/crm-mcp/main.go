@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/crm-mcp/crm-mcp/tools"
+	"github.com/crm-mcp/crm-mcp/vendors/events"
 	"github.com/sethvargo/go-envconfig"
 )
 
@@ -245,6 +246,36 @@ func (c *Config) check() []string {
 				bad(env, "%s is not an absolute https URL; OAuth needs both MCP_OAUTH_ISSUER and MCP_PUBLIC_URL (e.g. https://crm.example.com/mcp)", tools.QuoteValue(v))
 			}
 		}
+	}
+	// The limits that keep hostile HTTP clients out (listener.go): 0 would
+	// switch a defence off.
+	if c.IdleTimeout <= 0 {
+		bad("CRM_MCP_IDLE_TIMEOUT", "must be greater than 0, not %s", c.IdleTimeout)
+	}
+	if c.ReadTimeout <= 0 {
+		bad("CRM_MCP_READ_TIMEOUT", "must be greater than 0, not %s", c.ReadTimeout)
+	}
+	if c.MaxConnections <= 0 {
+		bad("CRM_MCP_MAX_CONNECTIONS", "must be greater than 0, not %d", c.MaxConnections)
+	}
+	// Vendor events (webhooks.go, vendors/events).
+	if c.EventsMax < 1 {
+		bad("CRM_MCP_EVENTS_MAX", "%d keeps no event; use at least 1 (default %d)", c.EventsMax, events.DefaultMax)
+	}
+	if c.EventsMaxAge <= 0 {
+		bad("CRM_MCP_EVENTS_MAX_AGE", "%s keeps no event; use a duration above 0, e.g. 168h", c.EventsMaxAge)
+	}
+	if c.QyvoPollShare < 0 || c.QyvoPollShare > 1 {
+		bad("CRM_MCP_QYVO_POLL_SHARE", "%g is not a share of Qyvo's rate limit; use 0 (no polling) to 1, default 0.1", c.QyvoPollShare)
+	}
+	switch strings.ToLower(c.EventsStore) {
+	case "", "auto", "memory", "disk":
+	case "redis":
+		if c.RedisURL == "" {
+			bad("CRM_MCP_EVENTS_STORE", "redis needs REDIS_URL")
+		}
+	default:
+		bad("CRM_MCP_EVENTS_STORE", "%s is not a store; use auto, memory, disk or redis", tools.QuoteValue(c.EventsStore))
 	}
 	for _, t := range c.AuthTokens {
 		if _, scopes, _ := strings.Cut(t, ":"); scopes != "" {

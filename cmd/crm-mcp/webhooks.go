@@ -80,33 +80,6 @@ type vendorEvents struct {
 // Log is the event log the agent side reads (a tool, resources, subscriptions).
 func (v *vendorEvents) Log() events.Log { return v.log }
 
-// checkEvents says, naming env vars, what in the events settings cannot work.
-func (c *Config) checkEvents() error {
-	var problems []string
-	if c.EventsMax < 1 {
-		problems = append(problems, fmt.Sprintf("CRM_MCP_EVENTS_MAX: %d keeps no event; use at least 1 (default %d)", c.EventsMax, events.DefaultMax))
-	}
-	if c.EventsMaxAge <= 0 {
-		problems = append(problems, fmt.Sprintf("CRM_MCP_EVENTS_MAX_AGE: %s keeps no event; use a duration above 0, e.g. 168h", c.EventsMaxAge))
-	}
-	if c.QyvoPollShare < 0 || c.QyvoPollShare > 1 {
-		problems = append(problems, fmt.Sprintf("CRM_MCP_QYVO_POLL_SHARE: %g is not a share of Qyvo's rate limit; use 0 (no polling) to 1, default 0.1", c.QyvoPollShare))
-	}
-	switch strings.ToLower(c.EventsStore) {
-	case "", "auto", "memory", "disk":
-	case "redis":
-		if c.RedisURL == "" {
-			problems = append(problems, "CRM_MCP_EVENTS_STORE: redis needs REDIS_URL")
-		}
-	default:
-		problems = append(problems, fmt.Sprintf("CRM_MCP_EVENTS_STORE: %s is not a store; use auto, memory, disk or redis", tools.QuoteValue(c.EventsStore)))
-	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
-}
-
 // eventStore is the store CRM_MCP_EVENTS_STORE asks for, auto resolved.
 func (a *app) eventStore(qyvoOn bool) string {
 	switch s := strings.ToLower(a.cfg.EventsStore); {
@@ -136,9 +109,6 @@ func (c *Config) dataDir() (string, error) {
 // configured); a.close stops the poller and closes the log. opts are the
 // vendor clients' options, so the poller shares Qyvo's limiter.
 func (a *app) buildEvents(ctx context.Context, env envconfig.Lookuper, rdb *redis.Client, opts vendors.Options) error {
-	if err := a.cfg.checkEvents(); err != nil {
-		return err
-	}
 	a.redactor.Add(a.cfg.VivreWebhookSecret)
 	a.redactor.Add(a.cfg.VixieesWebhookToken)
 	qc, qcfg, err := a.qyvoPollClient(ctx, env, opts)
