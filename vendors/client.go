@@ -9,8 +9,8 @@
 //     at most MaxInflight calls per vendor are under way at once, so a gzip
 //     bomb or a flood of huge answers cannot exhaust memory;
 //   - Retry-After is parsed safely and clamped to Retry.MaxRetryAfter;
-//   - a 2xx whose body does not decode into the documented shape is a
-//     failure, never a success.
+//   - a 2xx whose body does not decode into the documented shape, or is
+//     empty where an answer is expected, is a failure, never a success.
 //
 // Retry policy, the part that must never surprise a customer:
 //   - a request marked Safe (GET, PUT, DELETE, and read-only POST lookups)
@@ -53,8 +53,9 @@ const (
 	// DefaultMaxInflight is how many calls to one vendor may be under way
 	// at once; more wait (within their deadline) for a free place.
 	DefaultMaxInflight = 8
-	// DefaultMaxRetryAfter is the longest a vendor's Retry-After is obeyed.
-	DefaultMaxRetryAfter = time.Hour
+	// DefaultMaxRetryAfter is the longest a vendor's Retry-After is obeyed:
+	// the limiter's own bound on a pause, so the two never disagree.
+	DefaultMaxRetryAfter = ratelimit.DefaultMaxPause
 )
 
 // Client sends requests to one vendor with one credential.
@@ -137,17 +138,16 @@ func NewRequest(method, path string, query url.Values, body any) Request {
 }
 
 // NewHTTPClient is the transport every vendor client shares by default:
-// pooled keep-alive connections sized for concurrent agents, response
-// headers bounded, and redirects refused (Client.send also never follows
-// them, whatever http.Client it is given).
+// pooled keep-alive connections sized for concurrent agents and response
+// headers bounded. It sets no redirect policy: Client.send uses only its
+// RoundTripper, which never follows a redirect.
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
 	t.MaxResponseHeaderBytes = 64 << 10
-	t.ResponseHeaderTimeout = 0 // the call's deadline bounds it
-	return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &http.Client{Transport: t}
 }
 
 // Gate bounds how many calls to one vendor are under way at once.
@@ -180,8 +180,8 @@ func (g *Gate) leave() {
 }
 
 // Do sends req, waiting for the limiter and retrying what is safe, and
-// decodes a 2xx JSON body into out (when out is non-nil). Every failure is
-// an *Error.
+// decodes a 2xx JSON body into out (when out is non-nil: an empty body is
+// then a failure). Every failure is an *Error.
 func (c *Client) Do(ctx context.Context, req Request, out any) error {
 	if e := c.checkPath(req.Path); e != nil {
 		return e
@@ -201,7 +201,7 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 			return c.finish(err, attempt-1, last)
 		}
 		stats.attempt()
-		x := c.send(ctx, req, body, pol)
+		x := c.send(ctx, req, body)
 		e := c.outcome(ctx, req, x, out)
 		if e == nil {
 			return nil
@@ -217,9 +217,8 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		}
 		retry := e.Kind == KindRateLimited || e.Kind == KindUnavailable || e.Kind == KindProtocol && !x.tooLarge
 		if !req.Safe {
-			// A write goes again only if it never left: no connection
-			// to the vendor was made for it.
-			retry = x.err != nil && !x.connected && contextError(x.err) == nil
+			// A write goes again only if it never reached the vendor.
+			retry = !mayBeApplied(req, x) && contextError(x.err) == nil
 		}
 		if !retry || attempt >= pol.Attempts {
 			return e
@@ -258,7 +257,7 @@ func (c *Client) wait(ctx context.Context, pol Retry, stats *Stats) error {
 }
 
 // finish turns a limiter or context failure into an *Error.
-func (c *Client) finish(err error, attempts int, last *Error) error {
+func (c *Client) finish(err error, attempts int, last *Error) *Error {
 	var de *ratelimit.DelayError
 	switch {
 	case errors.As(err, &de):
@@ -290,14 +289,22 @@ type exchange struct {
 	header    http.Header
 	body      []byte
 	err       error // transport failure, or a body that could not be read whole
-	connected bool  // a connection to the vendor existed: the request may have arrived
+	connected bool  // a write only: a connection to the vendor existed, so it may have arrived
 	tooLarge  bool  // the body passed MaxBody
+}
+
+// mayBeApplied reports whether a failed attempt of req may still have
+// changed something at the vendor: a write that reached it (it answered,
+// or a connection existed). Such a failure is outcome_unknown and the
+// write is never sent again.
+func mayBeApplied(req Request, x exchange) bool {
+	return !req.Safe && (x.status != 0 || x.connected)
 }
 
 // send performs one HTTP exchange. It never follows a redirect: the
 // transport is called directly, so no http.Client setting can send our
 // headers or body to another host.
-func (c *Client) send(ctx context.Context, req Request, body []byte, pol Retry) (x exchange) {
+func (c *Client) send(ctx context.Context, req Request, body []byte) (x exchange) {
 	if err := c.Inflight.enter(ctx); err != nil {
 		return exchange{err: err}
 	}
@@ -310,8 +317,12 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, pol Retry) 
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	// Only a write needs to know whether it reached the vendor.
 	var connected atomic.Bool
-	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
+	tctx := ctx
+	if !req.Safe {
+		tctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
+	}
 	hr, err := http.NewRequestWithContext(tctx, req.Method, u, rd)
 	if err != nil {
 		return exchange{err: err}
@@ -328,10 +339,7 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, pol Retry) 
 	}
 	defer resp.Body.Close()
 	x.status, x.header = resp.StatusCode, resp.Header
-	limit := c.MaxBody
-	if limit <= 0 {
-		limit = DefaultMaxBody
-	}
+	limit := c.maxBody()
 	if resp.ContentLength > limit {
 		x.tooLarge = true
 	} else {
@@ -393,39 +401,43 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // outcome classifies one exchange; nil means success (out filled).
 func (c *Client) outcome(ctx context.Context, req Request, x exchange, out any) *Error {
-	// doubt is the kind of a failure after which a write may have been applied.
-	doubt := func(k Kind) Kind {
-		if !req.Safe && x.connected {
-			return KindUncertain
-		}
-		return k
+	unsure := mayBeApplied(req, x)
+	unreadable := KindProtocol // what an unreadable answer is
+	if unsure {
+		unreadable = KindUncertain
 	}
 	switch {
 	case x.err != nil && x.status == 0:
 		if ctxErr := contextError(x.err); ctxErr != nil {
-			e := c.finish(ctxErr, 0, nil).(*Error)
-			if !req.Safe && x.connected {
+			e := c.finish(ctxErr, 0, nil)
+			if unsure {
 				e.Kind, e.Message = KindUncertain, "no answer before the call ended"
 			}
 			return e
 		}
-		if !req.Safe && x.connected {
+		if unsure {
 			return &Error{Vendor: c.Vendor, Kind: KindUncertain, Message: "no answer: " + scrubNetError(x.err), Err: x.err}
 		}
 		return &Error{Vendor: c.Vendor, Kind: KindUnavailable, Message: "network error: " + scrubNetError(x.err), Err: x.err}
 	case x.status >= 300 && x.status < 400:
 		return c.redirected(req, x)
 	case x.tooLarge:
-		return &Error{Vendor: c.Vendor, Kind: doubt(KindProtocol), Status: x.status,
+		return &Error{Vendor: c.Vendor, Kind: unreadable, Status: x.status,
 			Message: fmt.Sprintf("the response was larger than %d bytes and was not read", c.maxBody())}
 	case x.err != nil:
-		return &Error{Vendor: c.Vendor, Kind: doubt(KindProtocol), Status: x.status, Message: "the response body could not be read: " + scrubNetError(x.err), Err: x.err}
+		return &Error{Vendor: c.Vendor, Kind: unreadable, Status: x.status, Message: "the response body could not be read: " + scrubNetError(x.err), Err: x.err}
 	case x.status >= 200 && x.status < 300:
-		if out == nil || len(bytes.TrimSpace(x.body)) == 0 {
+		if out == nil {
 			return nil
 		}
-		if jerr := json.Unmarshal(x.body, out); jerr != nil {
-			return &Error{Vendor: c.Vendor, Kind: doubt(KindProtocol), Status: x.status,
+		// An empty body where an answer was expected is no answer, like
+		// {}: never a zero record reported as success.
+		jerr := errEmptyBody
+		if len(bytes.TrimSpace(x.body)) > 0 {
+			jerr = json.Unmarshal(x.body, out)
+		}
+		if jerr != nil {
+			return &Error{Vendor: c.Vendor, Kind: unreadable, Status: x.status,
 				Message: "the response does not have the documented shape (" + shapeError(jerr) + ")", Err: jerr}
 		}
 		return nil
@@ -440,7 +452,7 @@ func (c *Client) outcome(ctx context.Context, req Request, x exchange, out any) 
 	if e.Message == "" {
 		e.Message = http.StatusText(x.status)
 	}
-	if !req.Safe && e.Kind == KindUnavailable {
+	if unsure && e.Kind == KindUnavailable {
 		// A 5xx to a write: the vendor may have acted before failing.
 		e.Kind = KindUncertain
 	}
@@ -467,11 +479,14 @@ func (c *Client) redirected(req Request, x exchange) *Error {
 	setting := strings.ToUpper(c.Vendor) + "_BASE_URL"
 	e := &Error{Vendor: c.Vendor, Kind: KindMisconfigured, Status: x.status,
 		Message: fmt.Sprintf("the vendor answered with a redirect (to %s), which is never followed so that no key or message goes to another address; if the vendor has moved, set %s to the final URL", where, setting)}
-	if !req.Safe {
+	if mayBeApplied(req, x) {
 		e.Kind = KindUncertain
 	}
 	return e
 }
+
+// errEmptyBody is a 2xx without a body where one was expected.
+var errEmptyBody = errors.New("the body is empty")
 
 // shapeError keeps a JSON decode error's reason without echoing the body.
 func shapeError(err error) string {
@@ -483,7 +498,7 @@ func shapeError(err error) string {
 		}
 		return fmt.Sprintf("%s is a JSON %s, expected %s", field, te.Value, te.Type)
 	}
-	if errors.Is(err, errEmptyRecord) {
+	if errors.Is(err, errEmptyRecord) || errors.Is(err, errEmptyBody) {
 		return err.Error()
 	}
 	var se *json.SyntaxError

@@ -15,10 +15,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
+	"github.com/crm-mcp/crm-mcp/vendors/emulator"
 	"github.com/crm-mcp/crm-mcp/vendors/ratelimit"
+	"github.com/crm-mcp/crm-mcp/vendors/vivre"
+	"github.com/crm-mcp/crm-mcp/vendors/vivre/vivretest"
 )
 
 // vendor is a hostile vendor on loopback: it answers each request with the
@@ -414,5 +418,99 @@ func TestDotSegmentsAreRefused(t *testing.T) {
 	}
 	if v.hits.Load() != 0 {
 		t.Fatalf("vendor got %d requests", v.hits.Load())
+	}
+}
+
+// An empty 2xx where a record was expected is no answer, like {}: a read
+// is retried and then bad_response, a write is outcome_unknown and sent
+// once; never a zero record reported as success.
+func TestEmptySuccessIsNotARecord(t *testing.T) {
+	empty := map[string]func(http.ResponseWriter, *http.Request){
+		"200":        func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) },
+		"200 spaces": func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, " \r\n") },
+		"201":        func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) },
+		"204":        func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) },
+	}
+	for name, answer := range empty {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			t.Run(name+"/"+method, func(t *testing.T) {
+				v := newVendor(t, answer, answer, answer, answer)
+				rec, err := call(client(v.URL, vendors.Options{}), method, 5*time.Second)
+				want, hits := vendors.KindProtocol, int32(4)
+				if method == http.MethodPost {
+					want, hits = vendors.KindUncertain, 1
+				}
+				if rec != nil {
+					t.Fatalf("a record %+v from an empty answer", rec)
+				}
+				e := checkKind(t, err, want)
+				if !strings.Contains(e.Error(), "empty") || v.hits.Load() != hits {
+					t.Fatalf("hits %d (want %d): %v", v.hits.Load(), hits, e)
+				}
+			})
+		}
+	}
+	// A call that expects no answer (out == nil) still takes an empty one.
+	for name, answer := range empty {
+		t.Run(name+"/no answer expected", func(t *testing.T) {
+			v := newVendor(t, answer)
+			err := client(v.URL, vendors.Options{}).Do(context.Background(), vendors.NewRequest(http.MethodPost, "/things", nil, nil), nil)
+			if err != nil || v.hits.Load() != 1 {
+				t.Fatalf("hits %d: %v", v.hits.Load(), err)
+			}
+		})
+	}
+}
+
+// The same through a vendor client and its emulator: Vivre acts, then
+// answers an empty 200. GetContact reads again and gets the contact;
+// CreateContact is outcome_unknown, not a contact with no id.
+func TestEmptySuccessThroughVendorClient(t *testing.T) {
+	srv := vivretest.NewServer(vivretest.Options{})
+	t.Cleanup(srv.Close)
+	c := vivre.New(vivre.Config{APIKey: vivretest.APIKey, WorkspaceID: vivretest.WorkspaceID, Plan: "pro", BaseURL: srv.URL},
+		vendors.Options{Retry: vendors.Retry{Base: time.Millisecond}})
+	ctx := context.Background()
+	t.Run("GetContact", func(t *testing.T) {
+		srv.Inject(emulator.Fault{Method: http.MethodGet, AfterHandling: true})
+		got, err := c.GetContact(ctx, "cnt_8800")
+		if err != nil || got.ID != "cnt_8800" || srv.Hits("GET /contacts/{id}") != 2 {
+			t.Fatalf("GetContact = %+v, %v after %d requests", got, err, srv.Hits("GET /contacts/{id}"))
+		}
+	})
+	t.Run("CreateContact", func(t *testing.T) {
+		srv.Inject(emulator.Fault{Method: http.MethodPost, AfterHandling: true})
+		before := srv.ContactCount()
+		ct, err := c.CreateContact(ctx, vivre.NewContact{Name: "Asha Roy", Email: "asha@roy.example"})
+		if ct != nil {
+			t.Fatalf("CreateContact = %+v from an empty answer", ct)
+		}
+		e := checkKind(t, err, vendors.KindUncertain)
+		if srv.Hits("POST /contacts") != 1 || srv.ContactCount() != before+1 || e.NotApplied() {
+			t.Fatalf("sent %d times, contacts %d -> %d, not applied %v", srv.Hits("POST /contacts"), before, srv.ContactCount(), e.NotApplied())
+		}
+	})
+}
+
+// answeredTransport answers every request itself, as a wrapping or
+// recording RoundTripper may, without reporting a connection (no GotConn):
+// a 200 whose body breaks off.
+type answeredTransport struct{ hits atomic.Int32 }
+
+func (a *answeredTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	a.hits.Add(1)
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Request: r,
+		Body: io.NopCloser(io.MultiReader(strings.NewReader(`{"data":{"id"`), iotest.ErrReader(io.ErrUnexpectedEOF)))}, nil
+}
+
+// A write the vendor answered reached it, whether or not the transport
+// reported a connection: it is outcome_unknown and never sent again (it
+// was re-sent 4 times when only GotConn counted).
+func TestAnsweredWriteIsNeverResent(t *testing.T) {
+	tr := &answeredTransport{}
+	_, err := call(client("http://vendor.invalid", vendors.Options{HTTP: &http.Client{Transport: tr}}), http.MethodPost, 5*time.Second)
+	e := checkKind(t, err, vendors.KindUncertain)
+	if tr.hits.Load() != 1 || e.NotApplied() {
+		t.Fatalf("sent %d times, not applied %v", tr.hits.Load(), e.NotApplied())
 	}
 }
