@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"io"
@@ -58,13 +59,13 @@ func answer(w http.ResponseWriter, r *http.Request, f Fault, errBody func(int) s
 			body = `{"moved_to":` + quote(f.Redirect) + `}`
 		}
 		out.Header().Set("Location", f.Redirect)
-		write(out, or(f.Status, http.StatusFound), body)
+		write(out, cmp.Or(f.Status, http.StatusFound), body)
 	case f.GzipBomb > 0:
-		bomb(out, r, or(f.Status, http.StatusOK), f.GzipBomb, f.BombPrefix, f.BombFill)
+		bomb(out, r, cmp.Or(f.Status, http.StatusOK), f.GzipBomb, f.BombPrefix, f.BombFill)
 	case f.EchoCredentials:
-		echo(out, r, or(f.Status, http.StatusOK), f.Body)
+		echo(out, r, cmp.Or(f.Status, http.StatusOK), f.Body)
 	default:
-		status := or(f.Status, http.StatusTooManyRequests) // only RetryAfterRaw leaves it 0
+		status := cmp.Or(f.Status, http.StatusTooManyRequests) // only RetryAfterRaw leaves it 0
 		switch {
 		case f.RetryAfterRaw != "":
 			out.Header().Set("Retry-After", f.RetryAfterRaw)
@@ -77,13 +78,6 @@ func answer(w http.ResponseWriter, r *http.Request, f Fault, errBody func(int) s
 		}
 		write(out, status, body)
 	}
-}
-
-func or(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 func write(w http.ResponseWriter, status int, body string) {

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"cmp"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -46,7 +47,7 @@ func (rc *Recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if b == "" {
 		b = `{"data":[]}`
 	}
-	write(w, or(rc.Status, http.StatusOK), b)
+	write(w, cmp.Or(rc.Status, http.StatusOK), b)
 }
 
 // Requests returns what was received so far, oldest first.

@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -57,6 +58,17 @@ func (o *Outbox) On() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.url != ""
+}
+
+// EmitJSON queues event() as JSON, when webhooks are on: it is built only
+// then, and at once, so a caller holding its lock sends a consistent record.
+func (o *Outbox) EmitJSON(event func() any) {
+	if !o.On() {
+		return
+	}
+	if body, err := json.Marshal(event()); err == nil {
+		o.Emit(body)
+	}
 }
 
 // Emit queues body, when webhooks are on.

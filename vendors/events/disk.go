@@ -80,14 +80,11 @@ func OpenDisk(dir string, o Options) (*Disk, error) {
 				return err
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if meta.Get(metaCount) == nil {
-			n := uint64(tx.Bucket(bucketEvents).Stats().KeyN)
-			if err := meta.Put(metaCount, binary.BigEndian.AppendUint64(nil, n)); err != nil {
-				return err
-			}
+		// The stored count; a file without one yet is counted once.
+		if v := tx.Bucket(bucketMeta).Get(metaCount); v != nil {
+			return d.trim(tx, binary.BigEndian.Uint64(v), o.Now())
 		}
-		return d.trim(tx, o.Now())
+		return d.trim(tx, uint64(tx.Bucket(bucketEvents).Stats().KeyN), o.Now())
 	})
 	if err != nil {
 		_ = db.Close()
@@ -232,10 +229,7 @@ func (d *Disk) commit(batch []*diskReq) {
 		if err := meta.Put(metaLast, idKey(last)); err != nil {
 			return err
 		}
-		if err := meta.Put(metaCount, binary.BigEndian.AppendUint64(nil, count)); err != nil {
-			return err
-		}
-		return d.trim(tx, now)
+		return d.trim(tx, count, now)
 	})
 	stored := false
 	for i, r := range batch {
@@ -251,31 +245,32 @@ func (d *Disk) commit(batch []*diskReq) {
 }
 
 // trim deletes the oldest events beyond Max or MaxAge, and their dedupe
-// keys; at most 1000 per transaction (the next ones catch up).
-func (d *Disk) trim(tx *bolt.Tx, now time.Time) error {
-	evs, seen, meta := tx.Bucket(bucketEvents), tx.Bucket(bucketSeen), tx.Bucket(bucketMeta)
-	count := binary.BigEndian.Uint64(meta.Get(metaCount))
+// keys; at most 1000 per transaction (the next ones catch up). count is
+// how many events the bucket holds; trim stores what is left, the one
+// write of the count per transaction.
+func (d *Disk) trim(tx *bolt.Tx, count uint64, now time.Time) error {
+	evs, seen := tx.Bucket(bucketEvents), tx.Bucket(bucketSeen)
 	minMs := unixMs(now.Add(-d.o.MaxAge))
-	deleted := uint64(0)
-	for ; deleted < 1000; deleted++ {
-		k, v := evs.Cursor().First()
-		if k == nil || count-deleted <= uint64(d.o.Max) && keyID(k).ms >= minMs {
+	c := evs.Cursor()
+	for n := 0; n < 1000; n++ {
+		k, v := c.First() // again after each delete: bbolt's Next may skip one after Delete
+		if k == nil || count <= uint64(d.o.Max) && keyID(k).ms >= minMs {
 			break
 		}
-		var r record
+		var r struct {
+			Key string `json:"d"` // record.Key: the rest of the record is not needed
+		}
 		if json.Unmarshal(v, &r) == nil && r.Key != "" && bytes.Equal(seen.Get([]byte(r.Key)), k) {
 			if err := seen.Delete([]byte(r.Key)); err != nil {
 				return err
 			}
 		}
-		if err := evs.Delete(k); err != nil {
+		if err := c.Delete(); err != nil {
 			return err
 		}
+		count--
 	}
-	if deleted == 0 {
-		return nil
-	}
-	return meta.Put(metaCount, binary.BigEndian.AppendUint64(nil, count-deleted))
+	return tx.Bucket(bucketMeta).Put(metaCount, binary.BigEndian.AppendUint64(nil, count))
 }
 
 // List implements Log.
@@ -300,17 +295,26 @@ func (d *Disk) List(ctx context.Context, q Query) ([]Event, string, error) {
 		if skip && bytes.Equal(k, start) {
 			k, v = c.Next()
 		}
+		filtered := q.Vendor != "" || len(q.Types) > 0
 		for scanned := 0; k != nil && scanned < MaxScan && len(out) < limit; k, v = c.Next() {
 			scanned++
 			i := keyID(k)
 			next = i.String()
+			if filtered {
+				// Most records may be filtered out: read only what the filter needs.
+				var f struct {
+					Vendor string `json:"v"`
+					Type   string `json:"t"`
+				}
+				if json.Unmarshal(v, &f) != nil || !q.match(f.Vendor, f.Type) {
+					continue
+				}
+			}
 			var r record
 			if err := json.Unmarshal(v, &r); err != nil {
 				continue // unreadable: skipped, never fatal
 			}
-			if q.match(r.Vendor, r.Type) {
-				out = append(out, r.event(i))
-			}
+			out = append(out, r.event(i))
 		}
 		return nil
 	})

@@ -222,6 +222,48 @@ func TestBounds(t *testing.T) {
 	}
 }
 
+// A dedupe key is kept as long as its event (memory, disk): once trimmed
+// away, the same key is stored again; a kept one is still refused, also
+// after the disk log is reopened (its trim reads the stored count).
+func TestTrimmedKeysAreForgotten(t *testing.T) {
+	o := events.Options{Max: 3}
+	dir := t.TempDir()
+	d, err := events.OpenDisk(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, l := range map[string]events.Log{"memory": events.NewMemory(o), "disk": d} {
+		t.Run(name, func(t *testing.T) {
+			for _, k := range []string{"k1", "k2", "k3", "k4", "k5"} {
+				mustAppend(t, l, ev("vivre", "x", k), k)
+			}
+			if mustAppend(t, l, ev("vivre", "x", "k5"), "k5") {
+				t.Fatal("a kept key was stored again")
+			}
+			if !mustAppend(t, l, ev("vivre", "x", "k1"), "k1") {
+				t.Fatal("a trimmed event's key still refused its event")
+			}
+			if evs, _ := list(t, l, events.Query{}); strings.Join(ids(evs), ",") != "k4,k5,k1" {
+				t.Fatalf("kept: %v", ids(evs))
+			}
+		})
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = events.OpenDisk(dir, events.Options{Max: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if evs, _ := list(t, d, events.Query{}); strings.Join(ids(evs), ",") != "k5,k1" {
+		t.Fatalf("reopened with Max 2: %v", ids(evs))
+	}
+	if mustAppend(t, d, ev("vivre", "x", "k5"), "k5") || !mustAppend(t, d, ev("vivre", "x", "k4"), "k4") {
+		t.Fatal("after reopening, the kept key k5 or the trimmed key k4 was decided wrongly")
+	}
+}
+
 // Redis trims by age itself (XTRIM MINID with its own clock) and keeps
 // about Max entries.
 func TestRedisTrims(t *testing.T) {

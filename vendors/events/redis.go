@@ -36,10 +36,11 @@ type Redis struct {
 	stop      chan struct{}
 	watched   chan struct{}
 	started   atomic.Bool
-	// Check is how often Notify's watcher looks for events it was not told
-	// about (a lost Pub/Sub message); set before the first Notify (0: 2 s).
-	Check time.Duration
 }
+
+// recheck is how often Notify's watcher looks for events it was not told
+// about: a lost Pub/Sub message is noticed within it.
+const recheck = 2 * time.Second
 
 // NewRedis returns the log over rdb; Close leaves rdb open.
 func NewRedis(rdb redis.UniversalClient, o Options) *Redis {
@@ -162,11 +163,7 @@ func (r *Redis) watch() {
 	ps := r.rdb.Subscribe(ctx, r.channel)
 	defer ps.Close()
 	msgs := ps.Channel()
-	check := r.Check
-	if check <= 0 {
-		check = 2 * time.Second
-	}
-	t := time.NewTicker(check)
+	t := time.NewTicker(recheck)
 	defer t.Stop()
 	last := r.lastID(ctx)
 	for {

@@ -104,7 +104,7 @@ func TestMemoryCapRefusesNewKeysNotLiveOnes(t *testing.T) {
 	}
 }
 
-// A hostile Retry-After holds a credential for MaxPause at most, whatever
+// A hostile Retry-After holds a credential for DefaultMaxPause at most, whatever
 // its size; zero and negative pauses store nothing.
 func TestMemoryPauseIsClamped(t *testing.T) {
 	m, _ := newTestMemory()
@@ -128,7 +128,7 @@ func TestMemoryPauseIsClamped(t *testing.T) {
 	}
 }
 
-// Nothing is booked further ahead than MaxPause, whatever the caller's
+// Nothing is booked further ahead than DefaultMaxPause, whatever the caller's
 // deadline: a day window used up is a DelayError, not a 24-hour sleep.
 func TestMemoryBooksNoFurtherThanMaxPause(t *testing.T) {
 	m, _ := newTestMemory()

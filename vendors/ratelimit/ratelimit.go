@@ -15,8 +15,8 @@
 //     Limit grants in (t-Period, t]. Bursts up to the quota go at once.
 //
 // A caller that would have to wait longer than it may (its deadline, and
-// never more than MaxPause) is told how long instead, and nothing is
-// reserved for it. Pauses are clamped to MaxPause as well: a vendor's
+// never more than DefaultMaxPause) is told how long instead, and nothing is
+// reserved for it. Pauses are clamped to DefaultMaxPause as well: a vendor's
 // Retry-After is a hint from a party that may be hostile.
 package ratelimit
 
@@ -69,11 +69,11 @@ func (e *DelayError) Error() string {
 // Implementations are safe for concurrent use.
 type Limiter interface {
 	// Reserve books the earliest slot for key that keeps every window, if it
-	// starts within maxWait (and MaxPause), and returns how long to wait for
+	// starts within maxWait (and DefaultMaxPause), and returns how long to wait for
 	// it. Otherwise it books nothing and returns a *DelayError.
 	Reserve(ctx context.Context, key string, windows []Window, maxWait time.Duration) (time.Duration, error)
 	// Pause holds back every request for key for d (a vendor answered
-	// 429), at most MaxPause; d <= 0 does nothing.
+	// 429), at most DefaultMaxPause; d <= 0 does nothing.
 	Pause(ctx context.Context, key string, d time.Duration) error
 }
 
@@ -131,9 +131,6 @@ type Memory struct {
 	// MaxKeys caps the credentials tracked at once (0: DefaultMaxKeys).
 	// Set it before first use.
 	MaxKeys int
-	// MaxPause caps a Pause and how far ahead Reserve books a slot (0:
-	// DefaultMaxPause). Set it before first use.
-	MaxPause time.Duration
 
 	mu        sync.Mutex
 	keys      map[string]*state
@@ -167,13 +164,6 @@ func (st *state) expiry() int64 {
 		}
 	}
 	return e
-}
-
-func (m *Memory) maxPause() time.Duration {
-	if m.MaxPause > 0 {
-		return m.MaxPause
-	}
-	return DefaultMaxPause
 }
 
 func (m *Memory) maxKeys() int {
@@ -236,7 +226,7 @@ func (m *Memory) settle(st *state, fresh bool) {
 	}
 }
 
-// Reserve implements Limiter. It books nothing more than MaxPause ahead.
+// Reserve implements Limiter. It books nothing more than DefaultMaxPause ahead.
 func (m *Memory) Reserve(_ context.Context, key string, windows []Window, maxWait time.Duration) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -247,7 +237,7 @@ func (m *Memory) Reserve(_ context.Context, key string, windows []Window, maxWai
 		return 0, err
 	}
 	defer m.settle(st, fresh)
-	maxWait = min(maxWait, m.maxPause())
+	maxWait = min(maxWait, DefaultMaxPause)
 	t := max(now, st.last, st.pause)
 	for _, w := range windows {
 		bs := prune(st.windows[w], now, int64(w.Period))
@@ -271,7 +261,7 @@ func (m *Memory) Reserve(_ context.Context, key string, windows []Window, maxWai
 	return time.Duration(t - now), nil
 }
 
-// Pause implements Limiter. d is clamped to MaxPause; d <= 0 stores
+// Pause implements Limiter. d is clamped to DefaultMaxPause; d <= 0 stores
 // nothing. When the table is full of live keys, a new key's pause is not
 // kept and a *DelayError says so (that key cannot Reserve either).
 func (m *Memory) Pause(_ context.Context, key string, d time.Duration) error {
@@ -280,7 +270,7 @@ func (m *Memory) Pause(_ context.Context, key string, d time.Duration) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	d = min(d, m.maxPause())
+	d = min(d, DefaultMaxPause)
 	now := m.now().UnixNano()
 	m.tick(now)
 	st, fresh, err := m.state(key, now)

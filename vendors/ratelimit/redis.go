@@ -24,16 +24,13 @@ import (
 // The running count n keeps the common case (a window with room) O(log n);
 // the buckets are walked, newest first, only when a window is full.
 //
-// Every key expires, and no TTL exceeds MaxPause + the longest window + a
-// few seconds: a window's keys outlive their newest grant by the window,
-// the credential's key outlives its pause and latest slot, and no pause or
-// slot lies more than MaxPause ahead. A pause or slot found further ahead
-// (written by an older replica) is cut back to MaxPause once, TTL included.
+// Every key expires, and no TTL exceeds DefaultMaxPause + the longest
+// window + a few seconds: a window's keys outlive their newest grant by the
+// window, the credential's key outlives its pause and latest slot, and no
+// pause or slot lies more than DefaultMaxPause ahead. A pause or slot found
+// further ahead (written by an older replica) is cut back to
+// DefaultMaxPause once, TTL included.
 type Redis struct {
-	// MaxPause caps a Pause and how far ahead Reserve books a slot (0:
-	// DefaultMaxPause). Set it before first use.
-	MaxPause time.Duration
-
 	rdb redis.UniversalClient
 }
 
@@ -122,7 +119,7 @@ func redisKeys(key string, windows []Window) []string {
 
 // Reserve implements Limiter.
 func (r *Redis) Reserve(ctx context.Context, key string, windows []Window, maxWait time.Duration) (time.Duration, error) {
-	hold := r.maxPause()
+	const hold = DefaultMaxPause
 	args := make([]any, 0, 3+4*len(windows))
 	args = append(args, min(maxWait, hold).Milliseconds(), len(windows), hold.Milliseconds())
 	for _, w := range windows {
@@ -142,18 +139,11 @@ func (r *Redis) Reserve(ctx context.Context, key string, windows []Window, maxWa
 	return wait, nil
 }
 
-// Pause implements Limiter. d is clamped to MaxPause; d <= 0 writes nothing.
+// Pause implements Limiter. d is clamped to DefaultMaxPause; d <= 0 writes nothing.
 func (r *Redis) Pause(ctx context.Context, key string, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	d = min(d, r.maxPause())
+	d = min(d, DefaultMaxPause)
 	return pauseScript.Run(ctx, r.rdb, redisKeys(key, nil), max(d.Milliseconds(), 1)).Err()
-}
-
-func (r *Redis) maxPause() time.Duration {
-	if r.MaxPause > 0 {
-		return r.MaxPause
-	}
-	return DefaultMaxPause
 }

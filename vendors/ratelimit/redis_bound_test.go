@@ -35,7 +35,7 @@ func ttls(t *testing.T, rdb *redis.Client) map[string]time.Duration {
 	return out
 }
 
-// A hostile Retry-After holds a credential for MaxPause at most, and its
+// A hostile Retry-After holds a credential for DefaultMaxPause at most, and its
 // key expires with the pause; zero and negative pauses write nothing.
 func TestRedisPauseIsClamped(t *testing.T) {
 	rdb := redistest.Client(t)
@@ -71,8 +71,8 @@ func TestRedisPauseIsClamped(t *testing.T) {
 	}
 }
 
-// However long the caller may wait, nothing is booked more than MaxPause
-// ahead, so no key outlives MaxPause + the longest window + a few seconds.
+// However long the caller may wait, nothing is booked more than DefaultMaxPause
+// ahead, so no key outlives DefaultMaxPause + the longest window + a few seconds.
 func TestRedisKeysExpireWithinTheirWindows(t *testing.T) {
 	rdb := redistest.Client(t)
 	l := ratelimit.NewRedis(rdb)
@@ -112,7 +112,7 @@ func TestRedisReserveWithoutWindowsKeepsThePause(t *testing.T) {
 }
 
 // A pause written by an older replica, 31 years long with a TTL to match,
-// is cut back to MaxPause the first time the key is used.
+// is cut back to DefaultMaxPause the first time the key is used.
 func TestRedisCutsBackAnOverlongPause(t *testing.T) {
 	rdb := redistest.Client(t)
 	l := ratelimit.NewRedis(rdb)

@@ -74,15 +74,13 @@ func start() {
 		skipWhy = "REDIS_URL is unset and redis-server is not on PATH (apt-get install redis-server, or run .ci/run)"
 		return
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		skipWhy = err.Error()
 		return
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
 	dir, _ := os.MkdirTemp("", "redistest")
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	cmd := command(bin, port, dir)
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		skipWhy = "starting redis-server: " + err.Error()
@@ -90,17 +88,41 @@ func start() {
 	}
 	// The server lives as long as the test binary (see dieWithParent).
 	go func() { _ = cmd.Wait() }()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	for i := 0; i < 100; i++ {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-			baseURL = "redis://" + addr
-			return
+	addr := loopback(port)
+	if !ready(addr) {
+		skipWhy = "redis-server did not start on " + addr
+		return
+	}
+	baseURL = "redis://" + addr
+}
+
+// freePort is a loopback port nothing listens on (at the time of asking).
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// command is a redis-server on port that persists nothing.
+func command(bin string, port int, dir string) *exec.Cmd {
+	return exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+}
+
+// ready waits (200 tries, 20 ms apart) until the Redis at addr answers
+// PING: an open port alone may be a server still starting or loading.
+func ready(addr string) bool {
+	for range 200 {
+		if pong(addr) {
+			return true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	skipWhy = "redis-server did not start on " + addr
+	return false
 }
 
 // ClientFor returns another client of the database at url (a second replica).
@@ -134,19 +156,18 @@ func Own(t testing.TB) *Server {
 	if err != nil {
 		t.Skip("redis-server is not on PATH (apt-get install redis-server, or run .ci/run)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: ln.Addr().(*net.TCPAddr).Port}
-	_ = ln.Close()
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
 }
 
 // Addr is the server's host:port.
-func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *Server) Addr() string { return loopback(s.port) }
 
 // Start starts the server (empty: nothing is persisted) and waits until it answers.
 func (s *Server) Start() {
@@ -154,20 +175,16 @@ func (s *Server) Start() {
 	// No dieWithParent here: its signal follows the OS thread that started
 	// the child, which the Go runtime may retire while the test runs. The
 	// test's cleanup stops the server.
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir)
+	cmd := command(s.bin, s.port, s.dir)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	s.mu.Lock()
 	s.cmd = cmd
 	s.mu.Unlock()
-	for range 200 {
-		if pong(s.Addr()) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !ready(s.Addr()) {
+		s.t.Fatalf("redis-server did not start on %s", s.Addr())
 	}
-	s.t.Fatalf("redis-server did not start on %s", s.Addr())
 }
 
 // Stop kills the server at once, as a crash would.

@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -40,12 +39,8 @@ func (e *Emulator) Webhooks() int { return e.hooks.Delivered() }
 // emit queues the webhook event about record, when webhooks are on; the
 // record is encoded now (callers hold e.mu, so it is consistent).
 func (e *Emulator) emit(event string, record any) {
-	if !e.hooks.On() {
-		return
-	}
-	body, err := json.Marshal(map[string]any{"id": emulator.EventID("evt_"), "event": event,
-		"created_at": emulator.Now().Format(time.RFC3339), "workspace_id": e.opts.WorkspaceID, "data": record})
-	if err == nil {
-		e.hooks.Emit(body)
-	}
+	e.hooks.EmitJSON(func() any {
+		return map[string]any{"id": emulator.EventID("evt_"), "event": event,
+			"created_at": emulator.Now().Format(time.RFC3339), "workspace_id": e.opts.WorkspaceID, "data": record}
+	})
 }

@@ -1,7 +1,6 @@
 package vixieestest
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -35,12 +34,8 @@ func (e *Emulator) Webhooks() int { return e.hooks.Delivered() }
 // emit queues the webhook event about record, when webhooks are on; the
 // record is encoded now (callers hold e.mu, so it is consistent).
 func (e *Emulator) emit(event string, record any) {
-	if !e.hooks.On() {
-		return
-	}
-	body, err := json.Marshal(map[string]any{"id": emulator.EventID("whk_"), "event": event,
-		"timestamp": emulator.Now().Format(time.RFC3339), "data": record})
-	if err == nil {
-		e.hooks.Emit(body)
-	}
+	e.hooks.EmitJSON(func() any {
+		return map[string]any{"id": emulator.EventID("whk_"), "event": event,
+			"timestamp": emulator.Now().Format(time.RFC3339), "data": record}
+	})
 }
