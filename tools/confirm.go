@@ -204,24 +204,17 @@ func (c *confirmer) verify(state string, binding []byte, now time.Time) ([]byte,
 
 // binding is what a confirmation is for: the tool, whose vendor
 // credential, who calls, and the arguments with their defaults filled in.
-func binding[In any](ctx context.Context, name, identity string, in In, defaults map[string]any) []byte {
+// The principal is hashed whenever there is one, so callerScope (the same
+// principal, when the caller brought the keys) would add nothing.
+func binding(ctx context.Context, name, identity string, in any, defaults map[string]any) []byte {
 	h := sha256.New()
-	for _, s := range []string{name, identity, callerScope(ctx)} {
-		h.Write([]byte(s + "\x00"))
-	}
+	h.Write([]byte(name + "\x00" + identity + "\x00"))
 	if p := PrincipalFrom(ctx); p != nil {
-		h.Write([]byte(p.Kind + "\x00" + p.Tenant + "\x00" + p.Subject + "\x00"))
+		h.Write([]byte("principal\x00" + p.Kind + "\x00" + p.Tenant + "\x00" + p.Subject + "\x00"))
+	} else {
+		h.Write([]byte("anonymous\x00"))
 	}
-	b, _ := json.Marshal(in)
-	args := map[string]any{}
-	_ = json.Unmarshal(b, &args)
-	for k, v := range defaults {
-		if _, given := args[k]; !given {
-			args[k] = v
-		}
-	}
-	b, _ = json.Marshal(args) // keys sorted: one encoding per call
-	h.Write(b)
+	h.Write(canonicalArgs(in, defaults))
 	return h.Sum(nil)
 }
 
@@ -239,11 +232,11 @@ const (
 // answerOf reads a retry's answer. It holds only with a state issued for
 // this binding, not expired and not used before: the nonce is spent here,
 // in the duplicate-send store the replicas share.
-func (c *confirmer) answerOf(ctx context.Context, p mcp.MultiRoundTripParams, binding []byte) (answer, error) {
+func (c *confirmer) answerOf(ctx context.Context, p mcp.MultiRoundTripParams, binding func() []byte) (answer, error) {
 	if p.RequestState == "" {
 		return unanswered, nil
 	}
-	nonce, exp, ok := c.verify(p.RequestState, binding, time.Now())
+	nonce, exp, ok := c.verify(p.RequestState, binding(), time.Now())
 	if !ok {
 		return unanswered, nil
 	}
@@ -293,7 +286,7 @@ func confirmedTrue(content any) bool {
 
 // confirmation is one tool call's side of a confirmation.
 type confirmation struct {
-	binding  []byte
+	binding  func() []byte                      // what the answer is for; costly, so asked for only when needed
 	deletion bool                               // a delete, not a send
 	ask      func(context.Context) Question     // the question, read from the vendor
 	early    func() (*mcp.CallToolResult, bool) // an answer without asking (a duplicate send), if any
@@ -337,7 +330,7 @@ func confirmed(ctx context.Context, req mcp.CallToolRequest, c confirmation) *mc
 	if ctx.Err() != nil {
 		return refusal(ctx, vendors.KindTimeout, "The call ran out of time while preparing the confirmation, so nothing was "+c.past()+". Call again.")
 	}
-	state := cf.issue(c.binding, time.Now())
+	state := cf.issue(c.binding(), time.Now())
 	return server.NewInputRequestBuilder(state).Elicit(confirmID, q.params(vendors.RedactorFrom(ctx))).ToolResult()
 }
 

@@ -379,15 +379,15 @@ func (e *Events) attach(s *server.MCPServer, o ServerOptions) {
 	hooks := s.GetHooks()
 	e.subs.hook(hooks, e)
 	ro := o
-	ro.Visible = nil // readEvents checks what this request may see
+	ro.Visible = nil // readResource checks what this request may see; the hook below filters the lists
+	rs := make([]Resource, 0, len(e.o.Vendors))
 	for _, v := range e.o.Vendors {
-		r := Resource{Vendor: v, URI: EventsURI(v), Name: v + "_events", Title: vendorTitle(v) + " events",
+		rs = append(rs, Resource{Vendor: v, URI: EventsURI(v), Name: v + "_events", Title: vendorTitle(v) + " events",
 			Description: fmt.Sprintf("The %d newest %s events, oldest first, and next_cursor for crm_list_events. Subscribe to be told when one lands.",
-				eventsResourceSize, vendorTitle(v))}
-		r.Read = func(ctx context.Context, _ map[string]string) (any, error) { return e.readResource(ctx, v) }
-		s.AddResource(mcp.NewResource(r.URI, r.Name, mcp.WithResourceTitle(r.Title), mcp.WithResourceDescription(r.Description),
-			mcp.WithMIMEType(JSONType)), server.ResourceHandlerFunc(readHandler(ro, r, nil)))
+				eventsResourceSize, vendorTitle(v)),
+			Read: func(ctx context.Context, _ map[string]string) (any, error) { return e.readResource(ctx, v) }})
 	}
+	addResources(s, ro, rs)
 	hooks.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
 		res.Resources = slices.DeleteFunc(res.Resources, func(r mcp.Resource) bool {
 			v, ours := strings.CutPrefix(r.URI, "events://")

@@ -73,8 +73,8 @@ type CallInfo struct {
 	Attempts              int  // requests sent to the vendor
 	Duplicate             bool // answered by the duplicate-send guard
 	// Auth is how the caller authenticated: "none", "token" or "oauth"
-	// (bounded, for metrics); Subject and Tenant say who, for the log.
-	Auth, Subject, Tenant string
+	// (bounded, for metrics; who it was is in the log line only).
+	Auth string
 }
 
 // CallObserver is told of every finished tool call (metrics).
@@ -143,7 +143,6 @@ func recordFrom(ctx context.Context) *callRecord {
 // error) and the observer.
 func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 	log, timeout, store, observe := o.Logger, o.CallTimeout, o.Dedupe, o.Observe
-	vocabulary := vocabularies()
 	confirm := newConfirmer(o)
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
@@ -172,16 +171,12 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 				info := CallInfo{Tool: req.Params.Name, Vendor: vendor, Outcome: rec.outcome(res, err), Duration: time.Since(start),
 					LimiterWait: stats.Waited(), Attempts: stats.Attempts(), Duplicate: rec.duplicate.Load()}
 				info.Auth = "none"
-				if p := PrincipalFrom(ctx); p != nil {
-					info.Auth, info.Subject, info.Tenant = p.Kind, p.Subject, p.Tenant
+				p := PrincipalFrom(ctx)
+				if p != nil {
+					info.Auth = p.Kind
 				}
 				if errors.Is(ctx.Err(), context.Canceled) { // the client cancelled: not a timeout, not a vendor failure
 					info.Outcome = string(vendors.KindCancelled)
-				}
-				if res != nil && res.IsError {
-					if words := vocabulary[vendor]; words != nil {
-						res = rewriteResult(res, func([]byte) bool { return true }, words.Replace)
-					}
 				}
 				res = redactResult(vendors.RedactorFrom(ctx), res)
 				if rec.guardError != "" {
@@ -191,7 +186,7 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 				if log.Enabled(ctx, slog.LevelInfo) {
 					log.LogAttrs(ctx, slog.LevelInfo, "tool call", slog.String("tool", info.Tool), slog.String("vendor", info.Vendor),
 						slog.String("outcome", info.Outcome), slog.Float64("duration_ms", ms(info.Duration)), slog.Int("attempts", info.Attempts),
-						slog.Float64("limiter_wait_ms", ms(info.LimiterWait)), slog.Bool("duplicate", info.Duplicate), callerAttr(ctx))
+						slog.Float64("limiter_wait_ms", ms(info.LimiterWait)), slog.Bool("duplicate", info.Duplicate), callerAttr(p))
 				}
 				if observe != nil {
 					observe(info)
@@ -204,7 +199,7 @@ func Middleware(o ServerOptions) server.ToolHandlerMiddleware {
 }
 
 // vocabularies are each vendor's endpoint names as tool names, for its
-// errors (tool results and resource reads alike).
+// errors (errorBody).
 func vocabularies() map[string]*strings.Replacer {
 	out := map[string]*strings.Replacer{}
 	for _, v := range Vendors() {
@@ -255,15 +250,17 @@ func rewriteResult(res *mcp.CallToolResult, dirty func([]byte) bool, replace fun
 		return res
 	}
 	res = rewriteMeta(res, dirty, replace)
-	found := false
+	raw, isRaw := res.StructuredContent.(json.RawMessage)
+	found := isRaw && dirty(raw)
 	for _, c := range res.Content {
-		if t, ok := c.(mcp.TextContent); ok && dirty([]byte(t.Text)) {
+		if found {
+			break
+		}
+		// A success's text is its structured content's bytes (Result):
+		// scanned above, and not copied to be scanned again.
+		if t, ok := c.(mcp.TextContent); ok && !(isRaw && t.Text == string(raw)) && dirty([]byte(t.Text)) {
 			found = true
 		}
-	}
-	raw, isRaw := res.StructuredContent.(json.RawMessage)
-	if isRaw && dirty(raw) {
-		found = true
 	}
 	if !found {
 		return res
@@ -278,9 +275,7 @@ func rewriteResult(res *mcp.CallToolResult, dirty func([]byte) bool, replace fun
 		out.Content[i] = c
 	}
 	if isRaw {
-		var v any
-		if json.Unmarshal(raw, &v) == nil {
-			b, _ := json.Marshal(rewriteValue(replace, v))
+		if b, ok := rewriteJSON(raw, replace); ok {
 			out.StructuredContent = json.RawMessage(b)
 		} else {
 			out.StructuredContent = nil
@@ -307,10 +302,10 @@ func rewriteValue(replace func(string) string, v any) any {
 	return v
 }
 
-// callerAttr is who made a call, for its log line: how they authenticated,
-// their subject and tenant (empty over stdio and without authentication).
-func callerAttr(ctx context.Context) slog.Attr {
-	p := PrincipalFrom(ctx)
+// callerAttr is who made a call (p, PrincipalFrom the call's context), for
+// its log line: how they authenticated, their subject and tenant (none over
+// stdio and without authentication).
+func callerAttr(p *Principal) slog.Attr {
 	if p == nil {
 		return slog.Group("caller", slog.String("auth", "none"))
 	}

@@ -166,13 +166,12 @@ func addResources(s *server.MCPServer, o ServerOptions, rs []Resource) {
 		return
 	}
 	vendorOf := map[string]string{} // URI or template -> vendor
-	words := vocabularies()
 	for _, r := range rs {
 		if _, dup := vendorOf[r.URI]; dup {
 			panic("resource " + r.URI + " is declared twice")
 		}
 		vendorOf[r.URI] = r.Vendor
-		read := readHandler(o, r, words[r.Vendor])
+		read := readHandler(o, r)
 		if r.IsTemplate() {
 			s.AddResourceTemplate(mcp.NewResourceTemplate(r.URI, r.Name, mcp.WithTemplateTitle(r.Title),
 				mcp.WithTemplateDescription(r.Description), mcp.WithTemplateMIMEType(JSONType)), read)
@@ -205,8 +204,8 @@ func addResources(s *server.MCPServer, o ServerOptions, rs []Resource) {
 // readHandler is r's resources/read: the tool calls' deadline, redactor
 // and panic recovery, the per-request visibility, the vendor call, and
 // its outcome as JSON or as the tool error's sentence (vendor words made
-// tool names, secrets masked), with one log line.
-func readHandler(o ServerOptions, r Resource, words *strings.Replacer) server.ResourceTemplateHandlerFunc {
+// tool names by errorBody, secrets masked), with one log line.
+func readHandler(o ServerOptions, r Resource) server.ResourceTemplateHandlerFunc {
 	var tmpl *mcp.URITemplate
 	if r.IsTemplate() {
 		tmpl = mcp.NewResourceTemplate(r.URI, r.Name).URITemplate
@@ -236,17 +235,13 @@ func readHandler(o ServerOptions, r Resource, words *strings.Replacer) server.Re
 			if o.Logger.Enabled(ctx, slog.LevelInfo) {
 				o.Logger.LogAttrs(ctx, slog.LevelInfo, "resource read", slog.String("resource", r.Name), slog.String("vendor", r.Vendor),
 					slog.String("outcome", outcome), slog.Float64("duration_ms", ms(time.Since(start))), slog.Int("attempts", stats.Attempts()),
-					slog.Float64("limiter_wait_ms", ms(stats.Waited())), callerAttr(ctx))
+					slog.Float64("limiter_wait_ms", ms(stats.Waited())), callerAttr(PrincipalFrom(ctx)))
 			}
 		}()
 		fail := func(e error) ([]mcp.ResourceContents, error) {
 			body := errorBody(e)
 			outcome = string(body.Kind)
-			msg := body.Error
-			if words != nil {
-				msg = words.Replace(msg)
-			}
-			return nil, errors.New(red.Redact(msg))
+			return nil, errors.New(red.Redact(body.Error))
 		}
 		if o.Visible != nil && !o.Visible(ctx, r.Vendor) {
 			outcome = "not_enabled"
@@ -268,9 +263,8 @@ func readHandler(o ServerOptions, r Resource, words *strings.Replacer) server.Re
 			return fail(fmt.Errorf("encoding %s failed: %w", r.Name, err))
 		}
 		if red.Contains(b) {
-			var doc any
-			if json.Unmarshal(b, &doc) == nil {
-				b, _ = json.Marshal(rewriteValue(red.Redact, doc))
+			if clean, ok := rewriteJSON(b, red.Redact); ok {
+				b = clean
 			}
 		}
 		return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, MIMEType: JSONType, Text: string(b)}}, nil

@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/crm-mcp/crm-mcp/vendors"
 	"github.com/crm-mcp/crm-mcp/vendors/dedupe"
@@ -49,25 +51,15 @@ func NewSend[C Identified, In, Out any](toolset, name, title, description string
 	}
 	t, in := build[In, Out](toolset, name, title, description, Send, true, sendFields...)
 	t.Scope = ScopeSend
-	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		args, err := in.bind(req)
-		if err != nil {
-			return failed(ctx, err), nil
-		}
-		cl, err := c(ctx)
-		if err != nil {
-			return failed(ctx, err), nil
-		}
-		key := sendKey(name, cl.Identity()+callerScope(ctx), args, in.defaults)
-		return confirmed(ctx, req, confirmation{
-			binding: binding(ctx, name, cl.Identity(), args, in.defaults),
-			ask:     func(ctx context.Context) Question { return ask(ctx, cl, args) },
-			early:   func() (*mcp.CallToolResult, bool) { return priorSend(ctx, key, args) },
+	t.Handler = confirmedHandler(name, in, c, ask, func(ctx context.Context, cl C, args In) confirmation {
+		key := sync.OnceValue(func() string { return sendKey(name, cl.Identity()+callerScope(ctx), args, in.defaults) })
+		return confirmation{
+			early: func() (*mcp.CallToolResult, bool) { return priorSend(ctx, key, args) },
 			act: func() *mcp.CallToolResult {
 				return guardSend(ctx, key, args, func() (any, error) { return fn(ctx, cl, args) })
 			},
-		}), nil
-	}
+		}
+	})
 	return t
 }
 
@@ -75,7 +67,24 @@ func NewSend[C Identified, In, Out any](toolset, name, title, description string
 // delete that cannot be undone); ask reads what they are asked.
 func NewConfirmed[C Identified, In, Out any](toolset, name, title, description string, h Hints, c Clients[C], fn func(context.Context, C, In) (Out, error), ask func(context.Context, C, In) Question) Tool {
 	t, in := build[In, Out](toolset, name, title, description, h, true)
-	t.Handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	t.Handler = confirmedHandler(name, in, c, ask, func(ctx context.Context, cl C, args In) confirmation {
+		return confirmation{
+			deletion: true,
+			act: func() *mcp.CallToolResult {
+				return invoke(ctx, func(ctx context.Context, in In) (Out, error) { return fn(ctx, cl, in) }, args)
+			},
+		}
+	})
+	return t
+}
+
+// confirmedHandler binds a confirmed tool's arguments, resolves its client
+// and runs what plan says the call does once confirmed (confirm.go). The
+// binding is computed only if a question is asked or an answer checked:
+// most calls (policy off, or a client that cannot be asked) need none.
+func confirmedHandler[C Identified, In any](name string, in input[In], c Clients[C], ask func(context.Context, C, In) Question,
+	plan func(context.Context, C, In) confirmation) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := in.bind(req)
 		if err != nil {
 			return failed(ctx, err), nil
@@ -84,33 +93,28 @@ func NewConfirmed[C Identified, In, Out any](toolset, name, title, description s
 		if err != nil {
 			return failed(ctx, err), nil
 		}
-		return confirmed(ctx, req, confirmation{
-			binding:  binding(ctx, name, cl.Identity(), args, in.defaults),
-			deletion: true,
-			ask:      func(ctx context.Context) Question { return ask(ctx, cl, args) },
-			act: func() *mcp.CallToolResult {
-				return invoke(ctx, func(ctx context.Context, in In) (Out, error) { return fn(ctx, cl, in) }, args)
-			},
-		}), nil
+		cf := plan(ctx, cl, args)
+		cf.binding = sync.OnceValue(func() []byte { return binding(ctx, name, cl.Identity(), args, in.defaults) })
+		cf.ask = func(ctx context.Context) Question { return ask(ctx, cl, args) }
+		return confirmed(ctx, req, cf), nil
 	}
-	return t
 }
 
 // priorSend is the recorded result of an identical send made within
 // DedupeWindow, if there is one: the person is not asked about a send that
 // would not go out. It takes no lasting claim (a free key is released at
 // once); guardSend claims it after the person accepted.
-func priorSend[In any](ctx context.Context, key string, args In) (*mcp.CallToolResult, bool) {
+func priorSend[In any](ctx context.Context, key func() string, args In) (*mcp.CallToolResult, bool) {
 	store := dedupeFrom(ctx)
 	if any(&args).(guarded).guard().AllowDuplicate || store == nil {
 		return nil, false
 	}
-	claimed, prior, err := store.Claim(ctx, key, DedupeWindow)
+	claimed, prior, err := store.Claim(ctx, key(), DedupeWindow)
 	switch {
 	case err != nil:
 		return failed(ctx, &vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is unavailable, so nothing was sent", Err: err}), true
 	case claimed:
-		_ = store.Release(context.WithoutCancel(ctx), key)
+		_ = store.Release(context.WithoutCancel(ctx), key())
 	case prior != nil:
 		return decodeResult(ctx, prior), true
 	}
@@ -119,8 +123,9 @@ func priorSend[In any](ctx context.Context, key string, args In) (*mcp.CallToolR
 
 // guardSend runs send at most once per identical call within DedupeWindow.
 // The claim is released only when the vendor certainly did not act; any
-// doubt keeps it, so a retry cannot send twice.
-func guardSend[In any](ctx context.Context, key string, args In, send func() (any, error)) *mcp.CallToolResult {
+// doubt keeps it, so a retry cannot send twice. keyOf is called only when
+// the guard applies (not with allow_duplicate).
+func guardSend[In any](ctx context.Context, keyOf func() string, args In, send func() (any, error)) *mcp.CallToolResult {
 	if any(&args).(guarded).guard().AllowDuplicate {
 		out, err := send()
 		return shape(ctx, out, err)
@@ -129,6 +134,7 @@ func guardSend[In any](ctx context.Context, key string, args In, send func() (an
 	if store == nil {
 		return failed(ctx, &vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is not set up, so nothing was sent"})
 	}
+	key := keyOf()
 	for {
 		claimed, prior, err := store.Claim(ctx, key, DedupeWindow)
 		if err != nil {
@@ -219,18 +225,25 @@ func sendKey[In any](name, identity string, in In, defaults map[string]any) stri
 		h.Write([]byte("key\x00" + g.IdempotencyKey))
 	} else {
 		*any(&in).(guarded).guard() = SendGuard{}
-		b, _ := json.Marshal(in)
-		args := map[string]any{}
-		_ = json.Unmarshal(b, &args)
-		for k, v := range defaults {
-			if _, given := args[k]; !given {
-				args[k] = v
-			}
-		}
-		b, _ = json.Marshal(args) // map keys sorted: one encoding per call
-		h.Write(b)
+		h.Write(canonicalArgs(in, defaults))
 	}
 	return "send:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// canonicalArgs is one encoding of a call's arguments whatever order or
+// omissions they came with: the defaults filled in, keys sorted (an
+// omitted language and "en" are one call).
+func canonicalArgs(in any, defaults map[string]any) []byte {
+	b, _ := json.Marshal(in)
+	args := map[string]any{}
+	_ = json.Unmarshal(b, &args)
+	for k, v := range defaults {
+		if _, given := args[k]; !given {
+			args[k] = v
+		}
+	}
+	b, _ = json.Marshal(args) // map keys sorted
+	return b
 }
 
 // storedResult is what the store keeps of a result: a success's
@@ -240,11 +253,21 @@ type storedResult struct {
 	Body    json.RawMessage `json:"body"`
 }
 
+// encodeResult reuses the JSON a result already carries (errorResult's
+// _meta, Result's structured content) rather than decoding it to encode
+// it again.
 func encodeResult(res *mcp.CallToolResult) []byte {
 	var body []byte
 	if res.IsError {
-		e, _ := ErrorOf(res)
-		body, _ = json.Marshal(e)
+		if res.Meta != nil {
+			body, _ = res.Meta.AdditionalFields[ErrorMeta].(json.RawMessage)
+		}
+		if body == nil {
+			e, _ := ErrorOf(res)
+			body, _ = json.Marshal(e)
+		}
+	} else if raw, ok := res.StructuredContent.(json.RawMessage); ok {
+		body = raw
 	} else {
 		body, _ = json.Marshal(res.StructuredContent)
 	}

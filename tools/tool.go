@@ -549,23 +549,37 @@ func ErrorOf(res *mcp.CallToolResult) (ErrorBody, bool) {
 // failed is ErrorResult that also records the failure's kind for the
 // call's log line and metrics, where it happens.
 func failed(ctx context.Context, err error) *mcp.CallToolResult {
-	res := ErrorResult(err)
+	body := errorBody(err)
 	if r := recordFrom(ctx); r != nil {
-		r.kind = string(errorBody(err).Kind)
+		r.kind = string(body.Kind)
 	}
-	return res
+	return errorResult(body, body.Error)
 }
 
-// errorBody is what a failed call says, as facts.
+// vendorWords are each vendor's endpoint names as tool names. init fills
+// it: an initializer would make Vendors depend on itself through the tools'
+// handlers.
+var vendorWords map[string]*strings.Replacer
+
+func init() { vendorWords = vocabularies() }
+
+// errorBody is what a failed call says, as facts. A vendor's endpoint names
+// become tool names here, once, so a tool result, its stored duplicate and
+// a resource read all say them alike.
 func errorBody(err error) ErrorBody {
 	body := ErrorBody{Error: err.Error(), Kind: vendors.KindUnavailable}
 	if e, ok := vendors.AsError(err); ok {
+		say := func(s string) string { return s }
+		if w := vendorWords[e.Vendor]; w != nil {
+			say = w.Replace
+		}
+		body.Error = say(body.Error)
 		body.Kind, body.Vendor, body.Status = e.Kind, e.Vendor, e.Status
 		for k, v := range e.Fields {
 			if body.Fields == nil {
 				body.Fields = map[string]string{}
 			}
-			body.Fields[k] = v
+			body.Fields[say(k)] = say(v)
 		}
 		body.RetryAfterSeconds = e.RetrySeconds()
 	} else if errors.Is(err, context.DeadlineExceeded) {
@@ -618,12 +632,10 @@ func rewriteMeta(res *mcp.CallToolResult, dirty func([]byte) bool, replace func(
 		if !dirty(raw) {
 			continue
 		}
-		var x any
-		if json.Unmarshal(raw, &x) != nil {
-			delete(fields, k)
-		} else {
-			b, _ := json.Marshal(rewriteValue(replace, x))
+		if b, ok := rewriteJSON(raw, replace); ok {
 			fields[k] = json.RawMessage(b)
+		} else {
+			delete(fields, k)
 		}
 		changed = true
 	}
@@ -633,4 +645,15 @@ func rewriteMeta(res *mcp.CallToolResult, dirty func([]byte) bool, replace func(
 	out := *res
 	out.Meta = &mcp.Meta{ProgressToken: res.Meta.ProgressToken, AdditionalFields: fields}
 	return &out
+}
+
+// rewriteJSON is raw with replace applied to every string in it, keys
+// included, so the JSON stays valid; false when raw is not JSON.
+func rewriteJSON(raw []byte, replace func(string) string) ([]byte, bool) {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return nil, false
+	}
+	b, err := json.Marshal(rewriteValue(replace, v))
+	return b, err == nil
 }
