@@ -75,15 +75,3 @@ func (m *Memory) Release(_ context.Context, key string) error {
 	delete(m.entries, key)
 	return nil
 }
-
-// peek reports whether key is held (claimed or completed, not expired) and
-// its result, without claiming it.
-func (m *Memory) peek(key string) ([]byte, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e, ok := m.entries[key]
-	if !ok || !m.now().Before(e.expires) {
-		return nil, false
-	}
-	return e.result, true
-}

@@ -21,20 +21,17 @@ func NewWriteThrough(shared Store) *WriteThrough {
 	return &WriteThrough{local: NewMemory(), shared: shared}
 }
 
-// Claim implements Store: a record this process holds answers first.
+// Claim implements Store: a record this process holds answers first, and
+// the shared store is asked only by a call that holds the key here.
 func (w *WriteThrough) Claim(ctx context.Context, key string, ttl time.Duration) (bool, []byte, error) {
-	if result, held := w.local.peek(key); held {
-		return false, result, nil
+	if ok, prior, _ := w.local.Claim(ctx, key, ttl); !ok {
+		return false, prior, nil
 	}
 	claimed, result, err := w.shared.Claim(ctx, key, ttl)
 	if err != nil || !claimed {
-		return claimed, result, err
+		_ = w.local.Release(ctx, key)
 	}
-	if ok, prior, _ := w.local.Claim(ctx, key, ttl); !ok { // a local holder appeared meanwhile
-		_ = w.shared.Release(ctx, key)
-		return false, prior, nil
-	}
-	return true, nil, nil
+	return claimed, result, err
 }
 
 // Complete implements Store: recorded here first, then shared.
