@@ -102,19 +102,17 @@ func confirmedHandler[C Identified, In any](name string, in input[In], c Clients
 
 // priorSend is the recorded result of an identical send made within
 // DedupeWindow, if there is one: the person is not asked about a send that
-// would not go out. It takes no lasting claim (a free key is released at
-// once); guardSend claims it after the person accepted.
+// would not go out. It only reads; guardSend claims the key after the
+// person accepted.
 func priorSend[In any](ctx context.Context, key func() string, args In) (*mcp.CallToolResult, bool) {
 	store := dedupeFrom(ctx)
 	if any(&args).(guarded).guard().AllowDuplicate || store == nil {
 		return nil, false
 	}
-	claimed, prior, err := store.Claim(ctx, key(), DedupeWindow)
+	prior, err := store.Result(ctx, key())
 	switch {
 	case err != nil:
 		return failed(ctx, &vendors.Error{Kind: vendors.KindUnavailable, Message: "the duplicate-send guard is unavailable, so nothing was sent", Err: err}), true
-	case claimed:
-		_ = store.Release(context.WithoutCancel(ctx), key())
 	case prior != nil:
 		return decodeResult(ctx, prior), true
 	}

@@ -24,6 +24,9 @@ type Store interface {
 	Complete(ctx context.Context, key string, result []byte, ttl time.Duration) error
 	// Release drops key: the call failed without reaching the vendor.
 	Release(ctx context.Context, key string) error
+	// Result is key's stored result, nil while none is (not claimed, or
+	// the first call still running). It takes no claim.
+	Result(ctx context.Context, key string) ([]byte, error)
 }
 
 // Memory is the in-process Store.
@@ -74,4 +77,14 @@ func (m *Memory) Release(_ context.Context, key string) error {
 	defer m.mu.Unlock()
 	delete(m.entries, key)
 	return nil
+}
+
+// Result implements Store.
+func (m *Memory) Result(_ context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.entries[key]; ok && m.now().Before(e.expires) {
+		return e.result, nil
+	}
+	return nil, nil
 }

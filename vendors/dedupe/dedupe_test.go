@@ -12,22 +12,32 @@ import (
 
 // Both stores keep the same contract.
 func stores(t *testing.T) map[string]dedupe.Store {
-	return map[string]dedupe.Store{"memory": dedupe.NewMemory(), "redis": dedupe.NewRedis(redistest.Client(t))}
+	return map[string]dedupe.Store{"memory": dedupe.NewMemory(), "redis": dedupe.NewRedis(redistest.Client(t)),
+		"write-through": dedupe.NewWriteThrough(dedupe.NewRedis(redistest.Client(t)))}
 }
 
 func TestStoreContract(t *testing.T) {
 	ctx := context.Background()
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
+			if r, err := s.Result(ctx, "a"); r != nil || err != nil {
+				t.Fatalf("result before any claim: %q %v", r, err)
+			}
 			ok, prior, err := s.Claim(ctx, "a", time.Minute)
 			if !ok || prior != nil || err != nil {
 				t.Fatalf("first claim: %v %q %v", ok, prior, err)
+			}
+			if r, err := s.Result(ctx, "a"); r != nil || err != nil {
+				t.Fatalf("result while in flight: %q %v", r, err)
 			}
 			ok, prior, _ = s.Claim(ctx, "a", time.Minute)
 			if ok || prior != nil {
 				t.Fatalf("claim while in flight: %v %q", ok, prior)
 			}
 			_ = s.Complete(ctx, "a", []byte(`{"sent":1}`), time.Minute)
+			if r, err := s.Result(ctx, "a"); string(r) != `{"sent":1}` || err != nil {
+				t.Fatalf("result after complete: %q %v", r, err)
+			}
 			ok, prior, _ = s.Claim(ctx, "a", time.Minute)
 			if ok || string(prior) != `{"sent":1}` {
 				t.Fatalf("claim after complete: %v %q", ok, prior)

@@ -49,3 +49,15 @@ func (r *Redis) Complete(ctx context.Context, key string, result []byte, ttl tim
 func (r *Redis) Release(ctx context.Context, key string) error {
 	return r.rdb.Del(ctx, redisKey(key)).Err()
 }
+
+// Result implements Store.
+func (r *Redis) Result(ctx context.Context, key string) ([]byte, error) {
+	v, err := r.rdb.Get(ctx, redisKey(key)).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil) || err == nil && string(v) == pending:
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return v, nil
+}

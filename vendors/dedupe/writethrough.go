@@ -45,3 +45,11 @@ func (w *WriteThrough) Release(ctx context.Context, key string) error {
 	_ = w.local.Release(ctx, key)
 	return w.shared.Release(ctx, key)
 }
+
+// Result implements Store: this process's record first.
+func (w *WriteThrough) Result(ctx context.Context, key string) ([]byte, error) {
+	if r, _ := w.local.Result(ctx, key); r != nil {
+		return r, nil
+	}
+	return w.shared.Result(ctx, key)
+}
