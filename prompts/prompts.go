@@ -20,6 +20,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -39,9 +40,12 @@ type Prompt struct {
 	body     *template.Template
 }
 
-// All parses every prompt file. It panics on a malformed file: a
-// programming error every test run catches.
-func All() []Prompt {
+// All is every prompt file, parsed once (Server and Completions both read
+// them at start). It panics on a malformed file: a programming error every
+// test run catches.
+func All() []Prompt { return all() }
+
+var all = sync.OnceValue(func() []Prompt {
 	names, _ := files.ReadDir(".")
 	var out []Prompt
 	for _, f := range names {
@@ -53,7 +57,7 @@ func All() []Prompt {
 		out = append(out, p)
 	}
 	return out
-}
+})
 
 func parse(name, src string) (Prompt, error) {
 	head, body, ok := strings.Cut(src, "\n---\n")
