@@ -309,8 +309,12 @@ func qyvoSearchContacts(c Clients[*qyvo.Client]) Tool {
 	return New(qyvo.Name, "qyvo_search_contacts", "Search Qyvo contacts",
 		"Search WhatsApp contacts by text, tag or email, newest first; no filter lists all. Returns contacts, total and next_cursor.",
 		Read, withClient(c, func(ctx context.Context, cl *qyvo.Client, in qyvoSearchIn) (qyvoContactList, error) {
+			limit := in.Limit // a cursor keeps its own page size
+			if in.Cursor == "" {
+				limit = orDefault(in.Limit, 20)
+			}
 			p, err := cl.SearchContacts(ctx, qyvo.Search{Query: in.Query, Tag: in.Tag, Email: in.Email},
-				vendors.PageRequest{Limit: orDefault(in.Limit, 20), Cursor: in.Cursor})
+				vendors.PageRequest{Limit: limit, Cursor: in.Cursor})
 			if err != nil {
 				return qyvoContactList{}, err
 			}

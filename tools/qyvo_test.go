@@ -193,6 +193,10 @@ func TestQyvoSequencesAndFlows(t *testing.T) {
 	m.fails("qyvo_trigger_flow", map[string]any{"flow_id": flows[2].ID, "contact_id": contact.ID}).field(t, "flow_id") // draft
 }
 
+// An agent follows next_cursor without repeating its limit and sees every
+// contact once (before, the tool sent its default limit of 20 with the
+// cursor, which pages by 4: now refused). A different limit beside a cursor
+// is refused by name.
 func TestQyvoSearchPagingVisitsEveryContactOnce(t *testing.T) {
 	m, srv := newQyvo(t)
 	seen := map[string]bool{}
@@ -200,7 +204,8 @@ func TestQyvoSearchPagingVisitsEveryContactOnce(t *testing.T) {
 	for {
 		args := map[string]any{"limit": 4}
 		if cursor != "" {
-			args["cursor"], args["limit"] = cursor, 9 // the first page's size is kept
+			m.fails("qyvo_search_contacts", map[string]any{"cursor": cursor, "limit": 9}).field(t, "limit")
+			args = map[string]any{"cursor": cursor}
 		}
 		page := ok[qyvoContactList](m, "qyvo_search_contacts", args)
 		pages++

@@ -24,11 +24,11 @@ func ParseCursor(vendor, scheme, c string) (string, error) {
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return "", Invalid(vendor, "cursor", badCursor)
+		return "", BadCursor(vendor)
 	}
 	v, ok := strings.CutPrefix(string(raw), scheme+":")
 	if !ok || v == "" {
-		return "", Invalid(vendor, "cursor", badCursor)
+		return "", BadCursor(vendor)
 	}
 	return v, nil
 }

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -150,7 +149,7 @@ type ContactFilter struct {
 // offset: the cursor carries the offset only, so the limit, filter and sort
 // are each call's own.
 func (c *Client) ListContacts(ctx context.Context, f ContactFilter, p vendors.PageRequest) (vendors.Page[Contact], error) {
-	q, offset, limit, err := page(p, DefaultContactsLimit)
+	q, offset, limit, err := p.OffsetQuery(Name, DefaultContactsLimit)
 	if err != nil {
 		return vendors.Page[Contact]{}, err
 	}
@@ -222,7 +221,7 @@ func (c *Client) DeleteContact(ctx context.Context, id string) (*Deleted, error)
 // recent first: at most p.Limit (1..100, 0 for the documented 50) from
 // p.Cursor (an offset, like ListContacts').
 func (c *Client) ListConversations(ctx context.Context, contactID string, p vendors.PageRequest) (vendors.Page[Conversation], error) {
-	q, offset, limit, err := page(p, DefaultConversationsLimit)
+	q, offset, limit, err := p.OffsetQuery(Name, DefaultConversationsLimit)
 	if err != nil {
 		return vendors.Page[Conversation]{}, err
 	}
@@ -237,23 +236,6 @@ func (c *Client) ListConversations(ctx context.Context, contactID string, p vend
 }
 
 func contactPath(id string) string { return "/contacts/" + url.PathEscape(id) }
-
-// page reads p into the limit and offset query of an offset-paged list
-// (def: the documented page size when p.Limit is 0).
-func page(p vendors.PageRequest, def int) (q url.Values, offset, limit int, err error) {
-	if offset, err = p.Offset(Name); err != nil {
-		return nil, 0, 0, err
-	}
-	limit = p.Limit
-	if limit <= 0 {
-		limit = def
-	}
-	q = url.Values{"limit": {strconv.Itoa(limit)}}
-	if offset > 0 {
-		q.Set("offset", strconv.Itoa(offset))
-	}
-	return q, offset, limit, nil
-}
 
 func set(q url.Values, k, v string) {
 	if v != "" {

@@ -186,29 +186,14 @@ func TestRetrySmoke(t *testing.T) {
 func TestPagingSeesEveryRecordOnce(t *testing.T) {
 	c, srv := setup(t, nexviotest.Options{}, vendors.Options{})
 	ctx := context.Background()
-	seen := map[string]bool{}
-	req := vendors.PageRequest{Limit: 7}
-	for pages := 1; ; pages++ {
-		page, err := c.ListContacts(ctx, nexvio.ContactFilter{SortBy: "email"}, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ct := range page.Items {
-			if seen[ct.ID] {
-				t.Fatalf("%s on two pages", ct.ID)
-			}
-			seen[ct.ID] = true
-		}
-		if page.Next == "" {
-			if n := srv.ContactCount(); len(seen) != n || pages != (n+6)/7 || page.Total != n {
-				t.Fatalf("saw %d of %d contacts in %d pages (total %d)", len(seen), n, pages, page.Total)
-			}
-			break
-		}
-		req.Cursor = page.Next
+	w := emulator.WalkPages(t, func(cursor string) (vendors.Page[nexvio.Contact], error) {
+		return c.ListContacts(ctx, nexvio.ContactFilter{SortBy: "email"}, vendors.PageRequest{Limit: 7, Cursor: cursor})
+	}, func(ct nexvio.Contact) string { return ct.ID })
+	if n := srv.ContactCount(); len(w.Seen) != n || len(w.Pages) != (n+6)/7 || w.Last().Total != n {
+		t.Fatalf("saw %d of %d contacts in %d pages (total %d)", len(w.Seen), n, len(w.Pages), w.Last().Total)
 	}
 	convs := map[string]bool{}
-	req = vendors.PageRequest{Limit: 1}
+	req := vendors.PageRequest{Limit: 1}
 	for {
 		page, err := c.ListConversations(ctx, "contact_126abc", req)
 		if err != nil || len(page.Items) != 1 || convs[page.Items[0].ID] {

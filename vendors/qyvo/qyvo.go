@@ -54,7 +54,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -194,7 +193,7 @@ func (c *Client) Recent(ctx context.Context, event string, r vendors.PageRequest
 	if r.Limit > 0 && len(evs) > r.Limit {
 		evs = evs[:r.Limit]
 	}
-	return vendors.Page[Event]{Items: evs, Total: -1}, nil
+	return vendors.NewPage(evs, -1, ""), nil
 }
 
 // Message is an outbound WhatsApp message.
@@ -309,9 +308,10 @@ type Search struct {
 // SearchContacts returns one page of contacts matching f, newest first:
 // r.Limit of them (1-100; 0: Qyvo's 15), Total all matches. Next carries
 // the next page number and this page's size: a cursor keeps the size of
-// its first page whatever r.Limit says, so pages never skip or repeat.
+// its first page, so pages never skip or repeat, and a different r.Limit
+// beside it is refused, naming limit (0 or the same size is fine).
 func (c *Client) SearchContacts(ctx context.Context, f Search, r vendors.PageRequest) (vendors.Page[Contact], error) {
-	page, perPage, err := searchPosition(r)
+	page, perPage, _, err := r.PageNumber(Name, searchScheme, MaxPerPage, 0)
 	if err != nil {
 		return vendors.Page[Contact]{}, err
 	}
@@ -332,37 +332,18 @@ func (c *Client) SearchContacts(ctx context.Context, f Search, r vendors.PageReq
 	if err := c.c.Do(ctx, post("/actions/search-contacts", body, true), &out); err != nil {
 		return vendors.Page[Contact]{}, err
 	}
-	p := vendors.Page[Contact]{Items: out.Data, Total: out.Meta.Total}
-	if p.Items == nil {
-		p.Items = []Contact{}
-	}
 	if perPage == 0 {
 		perPage = out.Meta.PerPage // Qyvo's default, kept by the cursor
 	}
+	next := ""
 	if len(out.Data) > 0 && out.Meta.CurrentPage < out.Meta.LastPage && perPage >= 1 && perPage <= MaxPerPage {
-		p.Next = vendors.Cursor("page", vendors.Fields(strconv.Itoa(page+1), strconv.Itoa(perPage)))
+		next = vendors.PageCursor(searchScheme, page+1, perPage)
 	}
-	return p, nil
+	return vendors.NewPage(out.Data, out.Meta.Total, next), nil
 }
 
-// searchPosition reads a search cursor: page 1 and r.Limit (0: Qyvo's
-// default) without one, else the page and page size it carries.
-func searchPosition(r vendors.PageRequest) (page, perPage int, err error) {
-	v, err := vendors.ParseCursor(Name, "page", r.Cursor)
-	if err != nil || v == "" {
-		return 1, r.Limit, err
-	}
-	f, err := vendors.Split(Name, v, 2)
-	if err != nil {
-		return 0, 0, err
-	}
-	page, err1 := strconv.Atoi(f[0])
-	perPage, err2 := strconv.Atoi(f[1])
-	if err1 != nil || err2 != nil || page < 1 || perPage < 1 || perPage > MaxPerPage {
-		return 0, 0, vendors.BadCursor(Name)
-	}
-	return page, perPage, nil
-}
+// searchScheme marks search cursors: page number and page size.
+const searchScheme = "page"
 
 type tagBody struct {
 	ContactID string `json:"contact_id"`

@@ -322,34 +322,27 @@ func TestFaultsEndToEnd(t *testing.T) {
 }
 
 // Next carries the page and its size: a cursor keeps the first page's size
-// whatever limit comes with it, and pages see every contact once.
+// when no limit comes with it, and pages see every contact once.
 func TestSearchPagingSeesEveryContactOnce(t *testing.T) {
 	c, srv := setup(t, qyvotest.Options{}, vendors.Options{})
-	seen := map[string]bool{}
-	r, pages := vendors.PageRequest{Limit: 7}, 0
-	for {
-		p := must(c.SearchContacts(ctx, qyvo.Search{}, r))(t)
-		pages++
+	w := emulator.WalkPages(t, func(cursor string) (vendors.Page[qyvo.Contact], error) {
+		r := vendors.PageRequest{Limit: 7}
+		if cursor != "" {
+			r = vendors.PageRequest{Cursor: cursor} // the first page's size is kept
+		}
+		return c.SearchContacts(ctx, qyvo.Search{}, r)
+	}, func(ct qyvo.Contact) string { return ct.ID })
+	for i, p := range w.Pages {
 		if p.Total != srv.ContactCount() || len(p.Items) > 7 {
-			t.Fatalf("page %d: %d contacts, total %d", pages, len(p.Items), p.Total)
+			t.Fatalf("page %d: %d contacts, total %d", i+1, len(p.Items), p.Total)
 		}
-		for _, ct := range p.Items {
-			if seen[ct.ID] {
-				t.Fatalf("%s on two pages", ct.ID)
-			}
-			seen[ct.ID] = true
-		}
-		if p.Next == "" {
-			break
-		}
-		r = vendors.PageRequest{Limit: 3, Cursor: p.Next} // the first page's size is kept
 	}
-	if n := srv.ContactCount(); len(seen) != n || pages != (n+6)/7 {
-		t.Fatalf("saw %d of %d in %d pages", len(seen), n, pages)
+	if n := srv.ContactCount(); len(w.Seen) != n || len(w.Pages) != (n+6)/7 {
+		t.Fatalf("saw %d of %d in %d pages", len(w.Seen), n, len(w.Pages))
 	}
 	// Qyvo's default page size (Limit 0) is kept the same way.
 	first := must(c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{}))(t)
-	second := must(c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{Limit: 2, Cursor: first.Next}))(t)
+	second := must(c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{Cursor: first.Next}))(t)
 	if len(first.Items) != 15 || len(second.Items) != min(15, srv.ContactCount()-15) || first.Items[0].ID == second.Items[0].ID {
 		t.Fatalf("default size: %d then %d", len(first.Items), len(second.Items))
 	}
@@ -375,5 +368,40 @@ func TestSearchRefusesForeignCursors(t *testing.T) {
 	}
 	if n := srv.TotalHits(); n != 0 {
 		t.Fatalf("%d requests reached the vendor", n)
+	}
+}
+
+// A page-number cursor only stays correct with the page size it was made
+// with: a different limit beside it is refused, naming limit and the size
+// the cursor keeps, before any request; the same limit, or none, is fine.
+func TestSearchCursorRefusesAnotherLimit(t *testing.T) {
+	c, srv := setup(t, qyvotest.Options{}, vendors.Options{})
+	first := must(c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{Limit: 7}))(t)
+	dflt := must(c.SearchContacts(ctx, qyvo.Search{}, vendors.PageRequest{}))(t)
+	if first.Next == "" || dflt.Next == "" {
+		t.Fatalf("no second page: %q, %q", first.Next, dflt.Next)
+	}
+	hits := srv.TotalHits()
+	for _, tc := range []struct {
+		r    vendors.PageRequest
+		want string
+	}{
+		{vendors.PageRequest{Limit: 3, Cursor: first.Next}, "this cursor pages by 7; omit limit or pass 7"},
+		{vendors.PageRequest{Limit: 100, Cursor: first.Next}, "this cursor pages by 7; omit limit or pass 7"},
+		{vendors.PageRequest{Limit: 2, Cursor: dflt.Next}, "this cursor pages by 15; omit limit or pass 15"},
+	} {
+		_, err := c.SearchContacts(ctx, qyvo.Search{}, tc.r)
+		e := emulator.VendorError(t, err)
+		if e.Kind != vendors.KindInvalid || e.Status != 0 || len(e.Fields) != 1 || e.Fields["limit"] != tc.want {
+			t.Errorf("limit %d beside a cursor: %+v, want limit: %q", tc.r.Limit, e, tc.want)
+		}
+	}
+	if n := srv.TotalHits() - hits; n != 0 {
+		t.Fatalf("%d refused requests reached the vendor", n)
+	}
+	for _, r := range []vendors.PageRequest{{Cursor: first.Next}, {Limit: 7, Cursor: first.Next}} {
+		if p := must(c.SearchContacts(ctx, qyvo.Search{}, r))(t); len(p.Items) != 7 {
+			t.Fatalf("limit %d beside its cursor: %d contacts, want 7", r.Limit, len(p.Items))
+		}
 	}
 }

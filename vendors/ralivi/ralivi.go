@@ -242,14 +242,11 @@ func list[T any](ctx context.Context, c *Client, path string, r vendors.PageRequ
 	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, path, q, nil), &body); err != nil {
 		return vendors.Page[T]{}, err
 	}
-	page := vendors.Page[T]{Items: body.Data, Total: -1}
-	if page.Items == nil {
-		page.Items = []T{}
-	}
+	next := ""
 	if body.NextCursor != "" {
-		page.Next = vendors.Cursor("c", body.NextCursor)
+		next = vendors.Cursor("c", body.NextCursor)
 	}
-	return page, nil
+	return vendors.NewPage(body.Data, -1, next), nil
 }
 
 // decodeError reads {"error": {"code", "message", "field"}} or

@@ -190,18 +190,9 @@ type ContactFilter struct {
 // pages by offset: the cursor carries the offset only, so the limit and
 // the filter are each call's own.
 func (c *Client) ListContacts(ctx context.Context, f ContactFilter, p vendors.PageRequest) (vendors.Page[Contact], error) {
-	offset, err := p.Offset(Name)
+	q, offset, limit, err := p.OffsetQuery(Name, DefaultContactsLimit)
 	if err != nil {
 		return vendors.Page[Contact]{}, err
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = DefaultContactsLimit
-	}
-	q := url.Values{}
-	q.Set("limit", strconv.Itoa(limit))
-	if offset > 0 {
-		q.Set("offset", strconv.Itoa(offset))
 	}
 	if f.Search != "" {
 		q.Set("search", f.Search)

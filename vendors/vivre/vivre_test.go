@@ -74,26 +74,11 @@ func TestClientMethods(t *testing.T) {
 func TestPagingSeesEveryRecordOnce(t *testing.T) {
 	c, srv := setup(t, vivretest.Options{}, vendors.Options{})
 	ctx := context.Background()
-	seen := map[string]bool{}
-	req := vendors.PageRequest{Limit: 7}
-	for pages := 1; ; pages++ {
-		page, err := c.ListContacts(ctx, vivre.ContactFilter{}, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ct := range page.Items {
-			if seen[ct.ID] {
-				t.Fatalf("%s on two pages", ct.ID)
-			}
-			seen[ct.ID] = true
-		}
-		if page.Next == "" {
-			if n := srv.ContactCount(); len(seen) != n || pages != (n+6)/7 || page.Total != n {
-				t.Fatalf("saw %d of %d contacts in %d pages (total %d)", len(seen), n, pages, page.Total)
-			}
-			break
-		}
-		req.Cursor = page.Next
+	w := emulator.WalkPages(t, func(cursor string) (vendors.Page[vivre.Contact], error) {
+		return c.ListContacts(ctx, vivre.ContactFilter{}, vendors.PageRequest{Limit: 7, Cursor: cursor})
+	}, func(ct vivre.Contact) string { return ct.ID })
+	if n := srv.ContactCount(); len(w.Seen) != n || len(w.Pages) != (n+6)/7 || w.Last().Total != n {
+		t.Fatalf("saw %d of %d contacts in %d pages (total %d)", len(w.Seen), n, len(w.Pages), w.Last().Total)
 	}
 	hits := srv.TotalHits()
 	_, err := c.ListContacts(ctx, vivre.ContactFilter{}, vendors.PageRequest{Cursor: "made-up"})

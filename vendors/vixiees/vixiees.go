@@ -73,7 +73,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -221,34 +220,19 @@ func start(r vendors.PageRequest, f Filter) (position, error) {
 	if r.Cursor == "" {
 		return position{page: 1, limit: cmp.Or(r.Limit, DefaultLimit), since: f.UpdatedFrom}, nil
 	}
-	v, err := vendors.ParseCursor(Name, cursorScheme, r.Cursor)
+	page, limit, kept, err := r.PageNumber(Name, cursorScheme, MaxLimit, 1)
 	if err != nil {
 		return position{}, err
 	}
-	parts, err := vendors.Split(Name, v, 3)
-	if err != nil {
-		return position{}, err
-	}
-	var p position
-	p.page, err = strconv.Atoi(parts[0])
-	if err != nil || p.page < 1 {
-		return position{}, vendors.BadCursor(Name)
-	}
-	p.limit, err = strconv.Atoi(parts[1])
-	if err != nil || p.limit < 1 || p.limit > MaxLimit {
-		return position{}, vendors.BadCursor(Name)
-	}
-	if parts[2] != "" {
-		t, err := time.Parse(time.RFC3339, parts[2])
+	p := position{page: page, limit: limit}
+	if kept[0] != "" {
+		t, err := time.Parse(time.RFC3339, kept[0])
 		if err != nil {
 			return position{}, vendors.BadCursor(Name)
 		}
 		p.since = &t
 	}
-	switch {
-	case r.Limit != 0 && r.Limit != p.limit:
-		return position{}, vendors.Invalid(Name, "limit", fmt.Sprintf("this cursor pages by %d; omit limit or pass %d", p.limit, p.limit))
-	case f.UpdatedFrom != nil && (p.since == nil || !f.UpdatedFrom.Equal(*p.since)):
+	if f.UpdatedFrom != nil && (p.since == nil || !f.UpdatedFrom.Equal(*p.since)) {
 		return position{}, vendors.Invalid(Name, "updated_since", "differs from the first page's; omit it when passing cursor")
 	}
 	return p, nil
@@ -274,7 +258,7 @@ func (p position) next(got, total int) string {
 	if p.since != nil {
 		since = p.since.UTC().Format(time.RFC3339Nano)
 	}
-	return vendors.Cursor(cursorScheme, vendors.Fields(strconv.Itoa(p.page+1), strconv.Itoa(p.limit), since))
+	return vendors.PageCursor(cursorScheme, p.page+1, p.limit, since)
 }
 
 // Contact is a person in the account.
@@ -449,10 +433,7 @@ func list[T any](ctx context.Context, c *Client, path string, r vendors.PageRequ
 	if err := c.c.Do(ctx, vendors.NewRequest(http.MethodGet, path, p.query(), nil), &b); err != nil {
 		return vendors.Page[T]{}, err
 	}
-	if b.Data == nil {
-		b.Data = []T{}
-	}
-	return vendors.Page[T]{Items: b.Data, Total: b.Total, Next: p.next(len(b.Data), b.Total)}, nil
+	return vendors.NewPage(b.Data, b.Total, p.next(len(b.Data), b.Total)), nil
 }
 
 // decodeError reads {"error": "...", "details": {...}}. On a validation
