@@ -77,6 +77,10 @@ type Toolset struct {
 	Contacts  ContactSource
 	Resources []Resource
 	Lookups   Lookups
+	// Own is the client on the deployment's own credentials (the
+	// environment's, or the emulator's in --sandbox), nil without them:
+	// for what the server does by itself, such as polling Qyvo's feeds.
+	Own any
 }
 
 // Checker is a vendor's configuration (vendors/<name>.Config): Check says,
@@ -248,6 +252,9 @@ func (d *Def[Cfg, C]) Build(ctx context.Context, o vendors.Options, env envconfi
 	}
 	set := d.toolset(clients)
 	set.Contacts.Enabled = func(ctx context.Context) bool { return envOK || perRequest && d.InRequest(ctx) }
+	if envOK {
+		set.Own = static
+	}
 	return set
 }
 
@@ -255,7 +262,10 @@ func (d *Def[Cfg, C]) Build(ctx context.Context, o vendors.Options, env envconfi
 func (d *Def[Cfg, C]) Sandbox(o vendors.Options) (Toolset, http.Handler) {
 	h, cfg := d.Emulate(o.Unlimited)
 	o.HTTP = &http.Client{Transport: emulator.Transport(h)}
-	return d.toolset(Static(d.Client(cfg, o))), h
+	cl := d.Client(cfg, o)
+	set := d.toolset(Static(cl))
+	set.Own = cl
+	return set, h
 }
 
 // InRequest implements Vendor.

@@ -110,7 +110,8 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 	var sources []tools.ContactSource
 	var resources []tools.Resource // of the vendors --toolsets keeps
 	var lookups []tools.Lookups
-	var ignored []string // vendors whose keys --sandbox leaves unused
+	var ignored []string     // vendors whose keys --sandbox leaves unused
+	var qyvoOwn *qyvo.Client // Qyvo on the deployment's own token, for the feeds' poller
 	for _, v := range tools.Vendors() {
 		ok, err := v.Configured(ctx, env)
 		if err != nil {
@@ -129,6 +130,9 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 			set = v.Build(ctx, opts, env, ok, perRequest)
 		default:
 			continue
+		}
+		if c, ok := set.Own.(*qyvo.Client); ok {
+			qyvoOwn = c
 		}
 		a.envVendors[v.Name()] = ok || cfg.Sandbox
 		a.vendorByName[v.Name()] = v
@@ -155,7 +159,7 @@ func build(ctx context.Context, cfg Config, env envconfig.Lookuper, log *slog.Lo
 			return nil, fmt.Errorf("--toolsets (CRM_MCP_TOOLSETS): %q is not a configured toolset; configured: crm, %s", ts, strings.Join(names, ", "))
 		}
 	}
-	if err := a.buildEvents(ctx, env, rdb, opts); err != nil {
+	if err := a.buildEvents(ctx, rdb, qyvoOwn); err != nil {
 		return nil, err
 	}
 	agentEvents := tools.NewEvents(tools.EventsOptions{Log: a.events.Log(), Vendors: a.eventVendors(), Visible: a.vendorVisible,

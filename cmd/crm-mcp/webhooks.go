@@ -18,14 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/sethvargo/go-envconfig"
 
-	"github.com/crm-mcp/crm-mcp/tools"
 	"github.com/crm-mcp/crm-mcp/vendors"
-	"github.com/crm-mcp/crm-mcp/vendors/emulator"
 	"github.com/crm-mcp/crm-mcp/vendors/events"
 	"github.com/crm-mcp/crm-mcp/vendors/qyvo"
-	"github.com/crm-mcp/crm-mcp/vendors/qyvo/qyvotest"
 	"github.com/crm-mcp/crm-mcp/vendors/vivre"
 	"github.com/crm-mcp/crm-mcp/vendors/vixiees"
 )
@@ -105,16 +101,12 @@ func (c *Config) dataDir() (string, error) {
 	return filepath.Join(base, "crm-mcp"), nil
 }
 
-// buildEvents opens the event log and starts the Qyvo poller (if Qyvo is
-// configured); a.close stops the poller and closes the log. opts are the
-// vendor clients' options, so the poller shares Qyvo's limiter.
-func (a *app) buildEvents(ctx context.Context, env envconfig.Lookuper, rdb *redis.Client, opts vendors.Options) error {
+// buildEvents opens the event log and starts the Qyvo poller when there is
+// a Qyvo client on the deployment's own token (qc: the tools' own, so the
+// poller shares their limiter); a.close stops the poller and closes the log.
+func (a *app) buildEvents(ctx context.Context, rdb *redis.Client, qc *qyvo.Client) error {
 	a.redactor.Add(a.cfg.VivreWebhookSecret)
 	a.redactor.Add(a.cfg.VixieesWebhookToken)
-	qc, qcfg, err := a.qyvoPollClient(ctx, env, opts)
-	if err != nil {
-		return err
-	}
 	v := &vendorEvents{store: a.eventStore(qc != nil), stopPoller: func() {}}
 	o := events.Options{Max: a.cfg.EventsMax, MaxAge: a.cfg.EventsMaxAge}
 	switch v.store {
@@ -141,7 +133,7 @@ func (a *app) buildEvents(ctx context.Context, env envconfig.Lookuper, rdb *redi
 	a.metrics.reg.MustRegister(v.received, v.polled)
 	a.events = v
 	if qc != nil && a.cfg.QyvoPollShare > 0 {
-		a.startQyvoPoller(ctx, v, qc, qcfg, rdb)
+		a.startQyvoPoller(ctx, v, qc, rdb)
 	}
 	prev := a.close
 	a.close = func() {
@@ -170,29 +162,6 @@ func (a *app) buildEvents(ctx context.Context, env envconfig.Lookuper, rdb *redi
 	return nil
 }
 
-// qyvoPollClient is a Qyvo client for the poller, with the tools' limiter
-// key (same token, same limiter): the emulator's in --sandbox, the env's
-// token otherwise; nil when Qyvo is not configured.
-func (a *app) qyvoPollClient(ctx context.Context, env envconfig.Lookuper, opts vendors.Options) (*qyvo.Client, qyvo.Config, error) {
-	if a.cfg.Sandbox {
-		h := a.emulators[qyvo.Name]
-		if h == nil {
-			return nil, qyvo.Config{}, nil
-		}
-		cfg := qyvo.Config{APIToken: qyvotest.APIToken, BaseURL: tools.SandboxURL(qyvo.Name), RateLimit: qyvotest.DefaultRatePerMinute}
-		opts.HTTP = &http.Client{Transport: emulator.Transport(h)}
-		return qyvo.New(cfg, opts), cfg, nil
-	}
-	var cfg qyvo.Config
-	if err := tools.ProcessEnv(ctx, &cfg, env, func(s string) string { return s }); err != nil {
-		return nil, cfg, err
-	}
-	if !cfg.Configured() {
-		return nil, cfg, nil
-	}
-	return qyvo.New(cfg, opts), cfg, nil
-}
-
 // pollEvery is the time between two feed reads that keeps the poller within
 // share of perMinute requests (each read is one request): a feed is read
 // every len(qyvoFeeds) times that.
@@ -203,12 +172,12 @@ func pollEvery(perMinute int, share float64) time.Duration {
 
 // startQyvoPoller polls Qyvo's feeds until the build context ends or the
 // app closes; with Redis, only the replica holding the lock polls.
-func (a *app) startQyvoPoller(ctx context.Context, v *vendorEvents, c *qyvo.Client, cfg qyvo.Config, rdb *redis.Client) {
+func (a *app) startQyvoPoller(ctx context.Context, v *vendorEvents, c *qyvo.Client, rdb *redis.Client) {
 	feeds := make([]events.Feed, 0, len(qyvoFeeds))
 	for _, f := range qyvoFeeds {
 		feeds = append(feeds, qyvoFeed(c, f))
 	}
-	v.pollEvery = pollEvery(cfg.PerMinute(), a.cfg.QyvoPollShare)
+	v.pollEvery = pollEvery(c.PerMinute(), a.cfg.QyvoPollShare)
 	po := events.PollerOptions{Log: v.log, Feeds: feeds, Every: v.pollEvery, Logger: a.log,
 		Observe: func(feed string, stored int, err error) {
 			if err != nil {

@@ -108,7 +108,14 @@ func (c Config) Check() error {
 }
 
 // Client calls Qyvo with one API token.
-type Client struct{ c *vendors.Client }
+type Client struct {
+	c         *vendors.Client
+	perMinute int // its rate limit
+}
+
+// PerMinute is the client's rate limit, requests per minute: what the
+// feeds' poller takes its share of.
+func (c *Client) PerMinute() int { return c.perMinute }
 
 // Identity is a one-way digest of the credential this client sends.
 func (c *Client) Identity() string { return c.c.Identity }
@@ -123,7 +130,7 @@ func New(cfg Config, o vendors.Options) *Client {
 	}
 	c := o.NewClient(Name, base, h, []ratelimit.Window{{Limit: cfg.PerMinute(), Period: time.Minute}}, cfg.APIToken)
 	c.DecodeError = decodeError
-	return &Client{c: c}
+	return &Client{c: c, perMinute: cfg.PerMinute()}
 }
 
 // Me is the token's user and workspace (tenant).
