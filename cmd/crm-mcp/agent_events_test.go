@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/crm-mcp/crm-mcp/vendors/qyvo/qyvotest"
@@ -143,33 +142,10 @@ func (n *eventsNotes) await(t *testing.T, what string, cond func(uris, acks []st
 	}
 }
 
-// sandboxApp builds the stdio sandbox app from kv and connects an
-// in-process client speaking version ("": the newest); the app is closed
-// when the test ends.
-func sandboxApp(t *testing.T, version string, kv ...string) (*client.Client, *eventsNotes) {
-	t.Helper()
-	cfg, l := testConfig(t, append([]string{"CRM_MCP_TRANSPORT", "stdio", "CRM_MCP_SANDBOX", "true"}, kv...)...)
-	a, err := build(context.Background(), cfg, l, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.NewInProcessClient(a.mcp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := watchNotes(c)
-	t.Cleanup(func() {
-		_ = c.Close()
-		a.close()
-	})
-	initializeAt(t, c, version)
-	return c, n
-}
-
 // Records changed through the tools come back as the vendors' events,
 // cursors give only newer ones, and types narrow them.
 func TestSandboxChangesBecomeEvents(t *testing.T) {
-	c, _ := sandboxApp(t, "")
+	c, _ := sandboxApp(t, "", nil)
 	stamp := time.Now().UnixNano()
 	contact := toolJSON(t, c, "vivre_create_contact", map[string]any{"name": "Event Test", "email": fmt.Sprintf("ev%d@events.example", stamp)})
 	id, _ := contact["id"].(string)
@@ -225,7 +201,7 @@ func TestSandboxChangesBecomeEvents(t *testing.T) {
 // resources/subscribe.
 func TestSubscribedClientsAreToldOfEvents(t *testing.T) {
 	t.Run("resources/subscribe in process", func(t *testing.T) {
-		c, n := sandboxApp(t, mcp.ProtocolVersion20251125)
+		c, n := sandboxApp(t, mcp.ProtocolVersion20251125, nil)
 		sub := mcp.SubscribeRequest{}
 		sub.Params.URI = "events://vivre"
 		//lint:ignore SA1019 resources/subscribe is what clients before 2026-07-28 send: the path under test
@@ -243,13 +219,8 @@ func TestSubscribedClientsAreToldOfEvents(t *testing.T) {
 
 	base := startHTTP(t)
 	t.Run("subscriptions/listen over streamable HTTP", func(t *testing.T) {
-		c, err := client.NewStreamableHttpClient(base + "/mcp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := mcpClient(t, base, nil)
 		n := watchNotes(c)
-		initialize(t, c)
 		if !mcp.IsModernProtocol(c.ProtocolVersion()) {
 			t.Fatalf("negotiated %s", c.ProtocolVersion())
 		}
@@ -273,15 +244,7 @@ func TestSubscribedClientsAreToldOfEvents(t *testing.T) {
 		}
 		defer c.Close()
 		n := watchNotes(c)
-		if err := c.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		init := mcp.InitializeRequest{}
-		init.Params.ProtocolVersion = mcp.ProtocolVersion20251125
-		init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-		if _, err := c.Initialize(context.Background(), init); err != nil {
-			t.Fatal(err)
-		}
+		initializeAt(t, c, mcp.ProtocolVersion20251125)
 		sub := mcp.SubscribeRequest{}
 		sub.Params.URI = "events://vixiees"
 		//lint:ignore SA1019 resources/subscribe is what clients before 2026-07-28 send: the path under test
@@ -315,22 +278,13 @@ func TestCallersWithTheirOwnKeysSeeNoEvents(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	open := func(hdr map[string]string) *client.Client {
-		c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(hdr))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		initialize(t, c)
-		return c
-	}
-	server := open(nil)
+	server := mcpClient(t, base, nil)
 	page := awaitEvents(t, server, nil, "the webhook's event", func(evs []agentEvent) bool { return len(evs) == 1 })
 	if page.Events[0].Type != "deal.won" || page.Events[0].RecordID != "dl_4420" {
 		t.Fatalf("on the server's keys: %+v", page)
 	}
 
-	own := open(map[string]string{"X-Vivre-Api-Key": vivretest.APIKey, "X-Vivre-Workspace-Id": vivretest.WorkspaceID})
+	own := mcpClient(t, base, map[string]string{"X-Vivre-Api-Key": vivretest.APIKey, "X-Vivre-Workspace-Id": vivretest.WorkspaceID})
 	if names := toolNames(t, own); slices.Contains(names, "crm_list_events") || !slices.Contains(names, "vivre_get_contact") {
 		t.Fatalf("tools/list with the caller's keys: %v", names)
 	}
@@ -367,7 +321,7 @@ func TestSandboxRecipientsReplyToTemplates(t *testing.T) {
 	old := sandboxReplyAfter
 	sandboxReplyAfter = 200 * time.Millisecond
 	t.Cleanup(func() { sandboxReplyAfter = old })
-	c, _ := sandboxApp(t, "", "CRM_MCP_QYVO_POLL_SHARE", "1")
+	c, _ := sandboxApp(t, "", nil, "CRM_MCP_QYVO_POLL_SHARE", "1")
 	const phone = "+14155550123"
 	for _, tp := range toolJSON(t, c, "qyvo_list_templates", nil)["templates"].([]any) {
 		tp := tp.(map[string]any)
@@ -397,16 +351,7 @@ func TestSubscribersOfAnotherReplicaAreTold(t *testing.T) {
 	url := redistest.URL(t)
 	_, baseA := startApp(t, slog.New(slog.DiscardHandler), "CRM_MCP_SANDBOX", "true", "REDIS_URL", url)
 	_, baseB := startApp(t, slog.New(slog.DiscardHandler), "CRM_MCP_SANDBOX", "true", "REDIS_URL", url)
-	open := func(base string) *client.Client {
-		c, err := client.NewStreamableHttpClient(base + "/mcp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		initialize(t, c)
-		return c
-	}
-	a, b := open(baseA), open(baseB)
+	a, b := mcpClient(t, baseA, nil), mcpClient(t, baseB, nil)
 	n := watchNotes(b)
 	stop, err := b.ListenAsync(context.Background(), mcp.SubscriptionFilter{ResourceSubscriptions: []string{"events://vivre"}},
 		func(err error) { t.Errorf("listen: %v", err) })

@@ -13,9 +13,11 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// sandboxClient is an in-process MCP client of the sandbox app built from
-// these args and env vars.
-func sandboxClient(t *testing.T, args []string, kv ...string) *client.Client {
+// sandboxApp builds the stdio sandbox app from these args and env vars
+// and connects an in-process client speaking version ("": the newest),
+// whose resource notifications n collects; the client and the app (its
+// event log and poller) are closed when the test ends.
+func sandboxApp(t *testing.T, version string, args []string, kv ...string) (c *client.Client, n *eventsNotes) {
 	t.Helper()
 	cfg, l := testConfig(t, append([]string{"CRM_MCP_TRANSPORT", "stdio", "CRM_MCP_SANDBOX", "true"}, kv...)...)
 	if _, err := parseFlags(&cfg, args, nil); err != nil {
@@ -25,12 +27,20 @@ func sandboxClient(t *testing.T, args []string, kv ...string) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.NewInProcessClient(a.mcp)
-	if err != nil {
+	t.Cleanup(a.close)
+	if c, err = client.NewInProcessClient(a.mcp); err != nil {
 		t.Fatal(err)
 	}
+	n = watchNotes(c)
 	t.Cleanup(func() { _ = c.Close() })
-	initialize(t, c)
+	initializeAt(t, c, version)
+	return c, n
+}
+
+// sandboxClient is sandboxApp's client at the newest revision.
+func sandboxClient(t *testing.T, args []string, kv ...string) *client.Client {
+	t.Helper()
+	c, _ := sandboxApp(t, "", args, kv...)
 	return c
 }
 

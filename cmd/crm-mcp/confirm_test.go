@@ -67,17 +67,8 @@ func connect(t *testing.T, tr transport.Interface, version string, p *person) *c
 		opts = append(opts, client.WithElicitationHandler(p))
 	}
 	c := client.NewClient(tr, opts...)
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { _ = c.Close() })
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = version
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
+	initializeAt(t, c, version)
 	if c.ProtocolVersion() != version {
 		t.Fatalf("negotiated %s, want %s", c.ProtocolVersion(), version)
 	}

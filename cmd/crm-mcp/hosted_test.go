@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/crm-mcp/crm-mcp/vendors/emulator"
@@ -58,13 +57,7 @@ func TestTokensGuardEveryEndpointButHealth(t *testing.T) {
 		t.Errorf("/healthz: %d", s)
 	}
 	// The whole flow with a token through a real client.
-	c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer token-b"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	initialize(t, c)
-	callGetContact(t, c)
+	callGetContact(t, mcpClient(t, base, map[string]string{"Authorization": "Bearer token-b"}))
 }
 
 func TestForeignOriginIsForbidden(t *testing.T) {
@@ -116,18 +109,13 @@ func TestClientCredentialsPerRequest(t *testing.T) {
 	defer vendor.Close()
 	_, base := startApp(t, slog.New(slog.DiscardHandler), "CRM_MCP_CLIENT_CREDENTIALS", "true", "VIVRE_BASE_URL", vendor.URL)
 
-	with, _ := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{
-		"X-Vivre-Api-Key": vivretest.APIKey, "X-Vivre-Workspace-Id": vivretest.WorkspaceID}))
-	defer with.Close()
-	initialize(t, with)
+	with := mcpClient(t, base, map[string]string{"X-Vivre-Api-Key": vivretest.APIKey, "X-Vivre-Workspace-Id": vivretest.WorkspaceID})
 	if !slices.Contains(toolNames(t, with), "vivre_get_contact") {
 		t.Fatal("a caller with Vivre credentials does not see Vivre's tools")
 	}
 	callGetContact(t, with)
 
-	without, _ := client.NewStreamableHttpClient(base + "/mcp")
-	defer without.Close()
-	initialize(t, without)
+	without := mcpClient(t, base, nil)
 	for _, n := range toolNames(t, without) {
 		if strings.HasPrefix(n, "vivre_") {
 			t.Fatalf("a caller without credentials sees %s", n)
@@ -139,11 +127,9 @@ func TestClientCredentialsPerRequest(t *testing.T) {
 		t.Fatal("a caller without credentials could call a Vivre tool")
 	}
 
-	wrong, _ := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{
+	wrong := mcpClient(t, base, map[string]string{
 		"X-Vivre-Api-Key": "vv_live_someone_else", "X-Vivre-Workspace-Id": vivretest.WorkspaceID,
-		"X-MCP-Read-Only": "true"}))
-	defer wrong.Close()
-	initialize(t, wrong)
+		"X-MCP-Read-Only": "true"})
 	names := toolNames(t, wrong)
 	if slices.Contains(names, "vivre_create_contact") || !slices.Contains(names, "vivre_get_contact") {
 		t.Fatalf("X-MCP-Read-Only: %v", names)
@@ -157,17 +143,8 @@ func TestClientCredentialsPerRequest(t *testing.T) {
 // and even when the vendor echoes it back.
 func TestSecretsNeverInOutput(t *testing.T) {
 	const key = "vv_live_SUPERSECRET_7f3a9c"
-	vendor := vivretest.NewServer(vivretest.Options{APIKey: key})
-	defer vendor.Close()
-	var logs syncBuffer
-	log, err := newLogger("debug", "json", &logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, base := startApp(t, log, "VIVRE_API_KEY", key, "VIVRE_WORKSPACE_ID", vivretest.WorkspaceID, "VIVRE_BASE_URL", vendor.URL)
-	c, _ := client.NewStreamableHttpClient(base + "/mcp")
-	defer c.Close()
-	initialize(t, c)
+	vendor, base, logs := vivreWithKey(t, key)
+	c := mcpClient(t, base, nil)
 	callGetContact(t, c)
 	vendor.Inject(emulator.Fault{Status: 401, Body: `{"error":"unauthorized","message":"key ` + key + ` was revoked"}`})
 	req := mcp.CallToolRequest{}
@@ -215,9 +192,7 @@ func TestShutdownLetsInFlightCallsFinish(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.serveListener(ctx, ln) }()
 
-	c, _ := client.NewStreamableHttpClient("http://" + ln.Addr().String() + "/mcp")
-	defer c.Close()
-	initialize(t, c)
+	c := mcpClient(t, "http://"+ln.Addr().String(), nil)
 	result := make(chan error, 1)
 	go func() {
 		req := mcp.CallToolRequest{}

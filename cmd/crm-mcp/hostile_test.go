@@ -12,12 +12,10 @@ import (
 	"testing"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/crm-mcp/crm-mcp/vendors/emulator"
 	"github.com/crm-mcp/crm-mcp/vendors/qyvo/qyvotest"
-	"github.com/crm-mcp/crm-mcp/vendors/vivre/vivretest"
 )
 
 func callTool(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
@@ -46,28 +44,14 @@ func resultText(res *mcp.CallToolResult) string {
 // other callers' log lines, into invalid JSON.
 func TestCallersCannotSteerRedaction(t *testing.T) {
 	const envKey = "vv_live_ENVKEY_0123456789"
-	vendor := vivretest.NewServer(vivretest.Options{APIKey: envKey})
-	defer vendor.Close()
-	var logs syncBuffer
-	log, err := newLogger("debug", "json", &logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, base := startApp(t, log, "CRM_MCP_CLIENT_CREDENTIALS", "true", "VIVRE_API_KEY", envKey,
-		"VIVRE_WORKSPACE_ID", vivretest.WorkspaceID, "VIVRE_BASE_URL", vendor.URL)
+	vendor, base, logs := vivreWithKey(t, envKey, "CRM_MCP_CLIENT_CREDENTIALS", "true")
 
 	for i := range 300 { // a flood of made-up keys
 		status(t, "POST", base+"/mcp", map[string]string{"X-Qyvo-Api-Token": fmt.Sprintf("flood-key-%06d", i)})
 	}
-	hostile, _ := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{
-		"X-Qyvo-Api-Token": `"outcome":"ok"`, "X-Ralivi-Api-Key": "vivre_get_contact"}))
-	defer hostile.Close()
-	initialize(t, hostile)
-	callGetContact(t, hostile)
+	callGetContact(t, mcpClient(t, base, map[string]string{"X-Qyvo-Api-Token": `"outcome":"ok"`, "X-Ralivi-Api-Key": "vivre_get_contact"}))
 
-	other, _ := client.NewStreamableHttpClient(base + "/mcp")
-	defer other.Close()
-	initialize(t, other)
+	other := mcpClient(t, base, nil)
 	callGetContact(t, other)
 	vendor.Inject(emulator.Fault{Status: 401, Body: `{"error":"unauthorized","message":"key ` + envKey + ` was revoked"}`})
 	res := callTool(t, other, "vivre_get_contact", map[string]any{"id": "cnt_8800"})
@@ -106,13 +90,10 @@ func TestSendScopeIgnoresUnusedHeaders(t *testing.T) {
 	_, base := startApp(t, slog.New(slog.DiscardHandler), "CRM_MCP_CLIENT_CREDENTIALS", "true", "QYVO_BASE_URL", vendor.URL)
 	args := map[string]any{"phone": "+14155550101", "template": "order_confirmation", "variables": []string{"Emily", "#1042"}}
 	for i := range 3 {
-		c, _ := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{
-			"X-Qyvo-Api-Token": qyvotest.APIToken, "X-Ralivi-Api-Key": fmt.Sprintf("ralivi-key-%04d", i)}))
-		initialize(t, c)
+		c := mcpClient(t, base, map[string]string{"X-Qyvo-Api-Token": qyvotest.APIToken, "X-Ralivi-Api-Key": fmt.Sprintf("ralivi-key-%04d", i)})
 		if res := callTool(t, c, "qyvo_send_template_message", args); res.IsError {
 			t.Fatalf("send %d: %s", i, resultText(res))
 		}
-		_ = c.Close()
 	}
 	if n := vendor.Sent(); n != 1 {
 		t.Fatalf("one message was sent %d times", n)
@@ -124,14 +105,8 @@ func TestSendScopeIgnoresUnusedHeaders(t *testing.T) {
 // structured result, nor to the logs.
 func TestEchoedKeyNeverReachesTheCaller(t *testing.T) {
 	const envKey = "vv_live_ECHOED_0123456789"
-	vendor := vivretest.NewServer(vivretest.Options{APIKey: envKey})
-	defer vendor.Close()
-	var logs syncBuffer
-	log, _ := newLogger("debug", "json", &logs)
-	_, base := startApp(t, log, "VIVRE_API_KEY", envKey, "VIVRE_WORKSPACE_ID", vivretest.WorkspaceID, "VIVRE_BASE_URL", vendor.URL)
-	c, _ := client.NewStreamableHttpClient(base + "/mcp")
-	defer c.Close()
-	initialize(t, c)
+	vendor, base, logs := vivreWithKey(t, envKey)
+	c := mcpClient(t, base, nil)
 	vendor.Inject(emulator.Fault{EchoCredentials: true, Body: `{"data":{"id":"cnt_8800","name":"` + emulator.Echo + `"}}`})
 	res := callTool(t, c, "vivre_get_contact", map[string]any{"id": "cnt_8800"})
 	structured, _ := json.Marshal(res.StructuredContent)
@@ -189,10 +164,7 @@ func TestLogDurationsSayTheirUnit(t *testing.T) {
 	var logs syncBuffer
 	log, _ := newLogger("info", "json", &logs)
 	_, base := startApp(t, log, "CRM_MCP_SANDBOX", "true")
-	c, _ := client.NewStreamableHttpClient(base + "/mcp")
-	defer c.Close()
-	initialize(t, c)
-	callGetContact(t, c)
+	callGetContact(t, mcpClient(t, base, nil))
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		var l map[string]any
 		_ = json.Unmarshal([]byte(line), &l)

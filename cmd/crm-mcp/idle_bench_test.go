@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,21 +27,11 @@ func TestIdleConnectionsRSS(t *testing.T) {
 		t.Skip("a measurement for BENCHMARKS.md: set CRM_MCP_IDLE_BENCH=1 (Linux)")
 	}
 	const n = 2000
-	bin := filepath.Join(t.TempDir(), "crm-mcp")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildServer(t)
 	for _, limit := range []string{"4096", "1024"} {
-		port := freePort(t)
-		cmd := exec.Command(bin, "--sandbox", "--transport", "http", "--addr", "127.0.0.1:"+port)
-		cmd.Env = append(os.Environ(), "CRM_MCP_MAX_CONNECTIONS="+limit, "LOG_LEVEL=warn", "LOG_FORMAT=json")
 		var stderr syncBuffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		base := "http://127.0.0.1:" + port
-		waitHealthy(t, base)
+		cmd, base := spawnServer(t, bin, &stderr, []string{"CRM_MCP_MAX_CONNECTIONS=" + limit, "LOG_LEVEL=warn", "LOG_FORMAT=json"}, "--sandbox")
+		addr := strings.TrimPrefix(base, "http://")
 		time.Sleep(time.Second)
 		before := rss(t, cmd.Process.Pid)
 
@@ -53,7 +41,7 @@ func TestIdleConnectionsRSS(t *testing.T) {
 		var wg sync.WaitGroup
 		start := time.Now()
 		for i := range conns {
-			c, err := net.Dial("tcp", "127.0.0.1:"+port)
+			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatalf("dial %d: %v", i, err)
 			}
@@ -96,7 +84,7 @@ func TestIdleConnectionsRSS(t *testing.T) {
 		for _, c := range conns {
 			_ = c.Close()
 		}
-		_ = cmd.Process.Kill()
+		_ = cmd.Process.Kill() // before the next cap's server (the cleanup is a no-op then)
 		_ = cmd.Wait()
 	}
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,13 +31,7 @@ func burst(t *testing.T, base string, n, sessions int, window time.Duration) (ok
 	t.Helper()
 	clients := make([]*client.Client, sessions)
 	for i := range clients {
-		c, err := client.NewStreamableHttpClient(base + "/mcp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		initialize(t, c)
-		clients[i] = c
+		clients[i] = mcpClient(t, base, nil)
 	}
 	start := time.Now()
 	var inWindow, total atomic.Int32
@@ -92,23 +88,11 @@ func TestReplicasShareTheBudgetThroughRedis(t *testing.T) {
 	redisURL := redistest.URL(t)
 	vendor := vivretest.NewServer(vivretest.Options{RatePerMinute: 60})
 	defer vendor.Close()
-	bin := filepath.Join(t.TempDir(), "crm-mcp")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildServer(t)
 	var bases []string
 	for range 3 {
-		port := freePort(t)
-		cmd := exec.Command(bin, "--transport", "http", "--addr", "127.0.0.1:"+port)
-		cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "VIVRE_API_KEY="+vivretest.APIKey,
-			"VIVRE_WORKSPACE_ID="+vivretest.WorkspaceID, "VIVRE_PLAN=free", "VIVRE_BASE_URL="+vendor.URL, "LOG_LEVEL=warn")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		base := "http://127.0.0.1:" + port
-		waitHealthy(t, base)
+		_, base := spawnServer(t, bin, nil, []string{"REDIS_URL=" + redisURL, "VIVRE_API_KEY=" + vivretest.APIKey,
+			"VIVRE_WORKSPACE_ID=" + vivretest.WorkspaceID, "VIVRE_PLAN=free", "VIVRE_BASE_URL=" + vendor.URL, "LOG_LEVEL=warn"})
 		bases = append(bases, base)
 	}
 	var wg sync.WaitGroup
@@ -132,7 +116,7 @@ func TestReplicasShareTheBudgetThroughRedis(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,7 +126,39 @@ func freePort(t *testing.T) string {
 	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
-func waitHealthy(t *testing.T, base string) {
+// buildServer builds the crm-mcp binary into the test's temporary directory.
+func buildServer(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "crm-mcp")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// spawnServer runs bin with args and --transport http on a free loopback
+// port, env added to the test's environment and its stderr to stderr (nil:
+// the test's own), and waits until it is healthy; it is killed when the
+// test ends. It returns the process and its base URL.
+func spawnServer(t testing.TB, bin string, stderr io.Writer, env []string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	addr := "127.0.0.1:" + freePort(t)
+	cmd := exec.Command(bin, slices.Concat(args, []string{"--transport", "http", "--addr", addr})...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = stderr
+	if stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	base := "http://" + addr
+	waitHealthy(t, base)
+	return cmd, base
+}
+
+func waitHealthy(t testing.TB, base string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {

@@ -40,6 +40,18 @@ func jsonLogs(t *testing.T) (*slog.Logger, *syncBuffer) {
 	return log, &buf
 }
 
+// vivreWithKey serves a Vivre emulator that takes key, and an app on it
+// configured with key (kv adds env vars) that logs JSON at debug level into
+// logs; the emulator is closed when the test ends.
+func vivreWithKey(t *testing.T, key string, kv ...string) (vendor *vivretest.Server, base string, logs *syncBuffer) {
+	t.Helper()
+	vendor = vivretest.NewServer(vivretest.Options{APIKey: key})
+	t.Cleanup(vendor.Close)
+	log, logs := jsonLogs(t)
+	_, base = startApp(t, log, append([]string{"VIVRE_API_KEY", key, "VIVRE_WORKSPACE_ID", vivretest.WorkspaceID, "VIVRE_BASE_URL", vendor.URL}, kv...)...)
+	return vendor, base, logs
+}
+
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -127,13 +139,7 @@ func TestStreamsOutliveReadTimeout(t *testing.T) {
 	callGetContact(t, sse)
 	callGetContact(t, sse) // the stream is still there
 
-	streamable, err := client.NewStreamableHttpClient(base + "/mcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer streamable.Close()
-	initialize(t, streamable)
-	callGetContact(t, streamable)
+	callGetContact(t, mcpClient(t, base, nil))
 }
 
 func TestAbsurdHeadersAreRefused(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/sethvargo/go-envconfig"
 )
@@ -199,6 +200,19 @@ func initializeAt(t *testing.T, c *client.Client, version string) {
 	}
 }
 
+// mcpClient is a streamable HTTP client of base's /mcp sending hdr on every
+// request, initialized at the newest revision and closed when the test ends.
+func mcpClient(t *testing.T, base string, hdr map[string]string) *client.Client {
+	t.Helper()
+	c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(hdr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	initialize(t, c)
+	return c
+}
+
 func callGetContact(t *testing.T, c *client.Client) {
 	t.Helper()
 	req := mcp.CallToolRequest{}
@@ -221,12 +235,7 @@ func TestHTTPServesStreamableSSEAndHealth(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	streamable, err := client.NewStreamableHttpClient(base + "/mcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer streamable.Close()
-	initialize(t, streamable)
+	streamable := mcpClient(t, base, nil)
 	tl, err := streamable.ListTools(context.Background(), mcp.ListToolsRequest{})
 	if err != nil || len(tl.Tools) < 6 {
 		t.Fatalf("tools/list over /mcp: %v (%d tools)", err, len(tl.Tools))

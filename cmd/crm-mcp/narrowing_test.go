@@ -6,9 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 )
 
 // A narrowing header the server does not understand is an error, never
@@ -58,13 +55,7 @@ func TestUnknownNarrowingHeadersAre400(t *testing.T) {
 func TestReadOnlyHeaderInAnyCase(t *testing.T) {
 	base := startHTTP(t)
 	for _, v := range []string{"true", "TRUE", "tRuE", "1"} {
-		c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{"X-MCP-Read-Only": v}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		initialize(t, c)
-		names := toolNames(t, c)
-		_ = c.Close()
+		names := toolNames(t, mcpClient(t, base, map[string]string{"X-MCP-Read-Only": v}))
 		if slices.Contains(names, "vivre_create_contact") || !slices.Contains(names, "vivre_get_contact") {
 			t.Errorf("X-MCP-Read-Only: %s lists %d tools, write tools included: %v", v, len(names), slices.Contains(names, "vivre_create_contact"))
 		}

@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/crm-mcp/crm-mcp/tools"
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -107,12 +105,7 @@ func TestOAuthScopesFromARealProvider(t *testing.T) {
 		{"static token limited to read", "static-token-0123456789", []string{"vivre_get_contact"}, []string{"vivre_create_contact"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tc.token}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			initialize(t, c)
+			c := mcpClient(t, base, map[string]string{"Authorization": "Bearer " + tc.token})
 			names := toolNames(t, c)
 			for _, n := range tc.has {
 				if !slices.Contains(names, n) {
@@ -140,8 +133,7 @@ func TestOAuthScopesFromARealProvider(t *testing.T) {
 // token reaches the logs; an unknown-kid flood fetches the keys at most
 // once a minute.
 func TestOAuthRefusesBadTokens(t *testing.T) {
-	var logs syncBuffer
-	log, _ := newLogger("debug", "json", &logs)
+	log, logs := jsonLogs(t)
 	a, p, base := oauthServer(t, log)
 	aud := []string{base + "/mcp"}
 	now := time.Now().Unix()
@@ -292,13 +284,7 @@ func TestOAuthSubjectInTheLogLine(t *testing.T) {
 	log, _ := newLogger("info", "json", &logs)
 	_, p, base := oauthServer(t, log)
 	token := p.Token(t, "crm:read")
-	c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	initialize(t, c)
-	callGetContact(t, c)
+	callGetContact(t, mcpClient(t, base, map[string]string{"Authorization": "Bearer " + token}))
 	found := false
 	for _, line := range strings.Split(logs.String(), "\n") {
 		var l struct {

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/crm-mcp/crm-mcp/vendors/vivre/vivretest"
@@ -215,16 +214,7 @@ func TestResourcesFollowTheToolsetsFlag(t *testing.T) {
 // narrows its tools; a token without crm:read lists none and reads none.
 func TestResourcesFollowPerRequestNarrowingAndScopes(t *testing.T) {
 	base := startHTTP(t, "MCP_AUTH_TOKENS", "reader-token-0123456789:crm:read,writer-token-0123456789:crm:write")
-	open := func(hdr map[string]string) *client.Client {
-		c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(hdr))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		initialize(t, c)
-		return c
-	}
-	vivreOnly := open(map[string]string{"Authorization": "Bearer reader-token-0123456789", "X-MCP-Toolsets": "vivre,crm"})
+	vivreOnly := mcpClient(t, base, map[string]string{"Authorization": "Bearer reader-token-0123456789", "X-MCP-Toolsets": "vivre,crm"})
 	if got := templateURIs(t, vivreOnly); !slices.Equal(got, []string{"vivre://contacts/{id}"}) {
 		t.Errorf("X-MCP-Toolsets vivre,crm lists templates %v", got)
 	}
@@ -242,7 +232,7 @@ func TestResourcesFollowPerRequestNarrowingAndScopes(t *testing.T) {
 		t.Errorf("read %v", readVivre)
 	}
 
-	writer := open(map[string]string{"Authorization": "Bearer writer-token-0123456789"})
+	writer := mcpClient(t, base, map[string]string{"Authorization": "Bearer writer-token-0123456789"})
 	if n := len(templateURIs(t, writer)) + len(resourceURIs(t, writer)); n != 0 {
 		t.Errorf("a token without crm:read lists %d resources", n)
 	}
@@ -320,19 +310,14 @@ func TestResourcesOnCallersOwnKeys(t *testing.T) {
 	vendor := vivretest.NewServer(vivretest.Options{})
 	defer vendor.Close()
 	_, base := startApp(t, slog.New(slog.DiscardHandler), "CRM_MCP_CLIENT_CREDENTIALS", "true", "VIVRE_BASE_URL", vendor.URL)
-	without, _ := client.NewStreamableHttpClient(base + "/mcp")
-	defer without.Close()
-	initialize(t, without)
+	without := mcpClient(t, base, nil)
 	if got := templateURIs(t, without); slices.Contains(got, "vivre://contacts/{id}") {
 		t.Fatalf("a caller without Vivre keys lists %v", got)
 	}
 	if _, err := readResource(without, "vivre://contacts/cnt_8821"); err == nil {
 		t.Fatal("a caller without Vivre keys reads a Vivre contact")
 	}
-	with, _ := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{
-		"X-Vivre-Api-Key": vivretest.APIKey, "X-Vivre-Workspace-Id": vivretest.WorkspaceID}))
-	defer with.Close()
-	initialize(t, with)
+	with := mcpClient(t, base, map[string]string{"X-Vivre-Api-Key": vivretest.APIKey, "X-Vivre-Workspace-Id": vivretest.WorkspaceID})
 	if got := templateURIs(t, with); !slices.Equal(got, []string{"vivre://contacts/{id}"}) {
 		t.Fatalf("a caller with Vivre keys lists %v", got)
 	}

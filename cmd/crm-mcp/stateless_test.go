@@ -10,9 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +17,6 @@ import (
 
 	"github.com/crm-mcp/crm-mcp/vendors/qyvo/qyvotest"
 	"github.com/crm-mcp/crm-mcp/vendors/redistest"
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -64,12 +60,7 @@ func TestTwoReplicasAlternating(t *testing.T) {
 	}
 	var n atomic.Int64
 	front := startFront(t, alternating(backends, &n))
-	c, err := client.NewStreamableHttpClient(front + "/mcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	initialize(t, c)
+	c := mcpClient(t, front, nil)
 	for range 4 {
 		if len(toolNames(t, c)) < 40 {
 			t.Fatal("tools/list through the balancer")
@@ -125,10 +116,7 @@ func TestTwoServerProcessesServeEveryFeature(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs two server processes")
 	}
-	bin := filepath.Join(t.TempDir(), "crm-mcp")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildServer(t)
 	for _, v := range []string{mcp.ProtocolVersion20250618, mcp.ProtocolVersion20260728} {
 		t.Run(v, func(t *testing.T) {
 			redisURL := redistest.URL(t)
@@ -136,16 +124,7 @@ func TestTwoServerProcessesServeEveryFeature(t *testing.T) {
 			defer vendor.Close()
 			var backends []*url.URL
 			for range 2 {
-				port := freePort(t)
-				cmd := exec.Command(bin, "--transport", "http", "--addr", "127.0.0.1:"+port)
-				cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "QYVO_API_TOKEN="+qyvotest.APIToken, "QYVO_BASE_URL="+vendor.URL, "LOG_LEVEL=warn")
-				cmd.Stderr = os.Stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-				base := "http://127.0.0.1:" + port
-				waitHealthy(t, base)
+				_, base := spawnServer(t, bin, nil, []string{"REDIS_URL=" + redisURL, "QYVO_API_TOKEN=" + qyvotest.APIToken, "QYVO_BASE_URL=" + vendor.URL, "LOG_LEVEL=warn"})
 				u, _ := url.Parse(base)
 				backends = append(backends, u)
 			}
