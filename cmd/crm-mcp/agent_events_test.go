@@ -374,17 +374,9 @@ func TestSubscribersOfAnotherReplicaAreTold(t *testing.T) {
 func TestSubscribeIsOfferedOnlyWhereItIsDelivered(t *testing.T) {
 	base := startHTTP(t)
 	post := func(body string) map[string]any {
-		req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		_, raw := postMCP(t, base+"/mcp", body, http.Header{"MCP-Protocol-Version": {"2025-11-25"}})
 		var m map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&m); err != nil {
 			t.Fatal(err)
 		}
 		return m

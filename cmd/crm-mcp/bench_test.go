@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sethvargo/go-envconfig"
 )
 
 // Benchmarks of the binary's HTTP face and start-up, in process (no
@@ -22,12 +20,7 @@ import (
 
 func benchApp(b *testing.B) http.Handler {
 	b.Helper()
-	l := env("CRM_MCP_TRANSPORT", "http", "CRM_MCP_ADDR", "127.0.0.1:0", "CRM_MCP_SANDBOX", "true",
-		"CRM_MCP_SANDBOX_UNLIMITED", "true", "LOG_LEVEL", "warn")
-	var cfg Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &cfg, Lookuper: l}); err != nil {
-		b.Fatal(err)
-	}
+	cfg, l := testConfig(b, "CRM_MCP_SANDBOX", "true", "CRM_MCP_SANDBOX_UNLIMITED", "true", "LOG_LEVEL", "warn")
 	a, err := build(context.Background(), cfg, l, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

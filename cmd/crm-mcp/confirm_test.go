@@ -125,6 +125,7 @@ func stdioClient(t *testing.T, version string, p *person, kv ...string) (*app, *
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(a.close) // the event log and the poller, once the pipes and the client are closed
 	inW, outR := stdioPipes(t, a)
 	return a, connect(t, transport.NewIO(outR, inW, io.NopCloser(strings.NewReader(""))), version, p)
 }

@@ -39,11 +39,7 @@ const (
 // test ends) shuts it down and closes it, event log and poller included.
 func startEvents(t testing.TB, set func(*app), kv ...string) (a *app, base string, stop func()) {
 	t.Helper()
-	l := env(append([]string{"CRM_MCP_TRANSPORT", "http", "CRM_MCP_ADDR", "127.0.0.1:0", "CRM_MCP_SHUTDOWN_GRACE", "5s"}, kv...)...)
-	var cfg Config
-	if err := processEnv(context.Background(), &cfg, l); err != nil {
-		t.Fatal(err)
-	}
+	cfg, l := testConfig(t, append([]string{"CRM_MCP_SHUTDOWN_GRACE", "5s"}, kv...)...)
 	a, err := build(context.Background(), cfg, l, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

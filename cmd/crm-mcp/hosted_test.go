@@ -223,16 +223,7 @@ func TestOversizedBodyIsRefused(t *testing.T) {
 	for _, kv := range [][]string{nil, {"MCP_AUTH_TOKENS", "token-a"}} {
 		base := startHTTP(t, append([]string{"CRM_MCP_MAX_BODY_BYTES", "4096"}, kv...)...)
 		big := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"padding":"` + strings.Repeat("x", 10_000) + `"}}`
-		req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(big))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Authorization", "Bearer token-a")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := postMCP(t, base+"/mcp", big, http.Header{"Authorization": {"Bearer token-a"}})
 		if resp.StatusCode == 200 || !strings.Contains(string(body), "too large") {
 			t.Errorf("a 10 kB body with a 4 kB limit (%v): %d %s, want it refused as too large", kv, resp.StatusCode, body)
 		}

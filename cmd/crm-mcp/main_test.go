@@ -133,15 +133,44 @@ func TestStdioStdoutIsOnlyJSONRPC(t *testing.T) {
 	}
 }
 
-// testConfig is the Config the binary would load from these env vars.
-func testConfig(t *testing.T, kv ...string) (Config, envconfig.Lookuper) {
+// testConfig is the Config the binary would load from these env vars
+// (over http on a loopback port unless kv says otherwise).
+func testConfig(t testing.TB, kv ...string) (Config, envconfig.Lookuper) {
 	t.Helper()
 	l := env(append([]string{"CRM_MCP_TRANSPORT", "http", "CRM_MCP_ADDR", "127.0.0.1:0"}, kv...)...)
 	var cfg Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &cfg, Lookuper: l}); err != nil {
+	if err := processEnv(context.Background(), &cfg, l); err != nil {
 		t.Fatal(err)
 	}
 	return cfg, l
+}
+
+// postMCP POSTs body to url (base+"/mcp", or another endpoint taking
+// JSON-RPC) as a streamable HTTP client would: Content-Type
+// application/json and Accept application/json, text/event-stream, then
+// hdr, whose values replace those and may repeat a header. It returns the
+// response with its body read and closed.
+func postMCP(t testing.TB, url, body string, hdr http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, vs := range hdr {
+		req.Header.Del(k)
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body) // what arrived: a cut body fails the caller's checks
+	return resp, raw
 }
 
 // startHTTP serves a sandbox app on a loopback port until the test ends.
@@ -179,6 +208,7 @@ func serveApp(t *testing.T, cfg Config, l envconfig.Lookuper, log *slog.Logger, 
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+		a.close() // the event log, the poller, Redis
 	})
 	return a, "http://" + ln.Addr().String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -26,16 +25,7 @@ func TestUnknownNarrowingHeadersAre400(t *testing.T) {
 		{"X-MCP-Toolsets", "Vivre, crm", 200, nil},
 	} {
 		for _, path := range []string{"/mcp", "/message?sessionId=x"} {
-			req, _ := http.NewRequest("POST", base+path, strings.NewReader(initMessage(1)))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set(c.header, c.value)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, body := postMCP(t, base+path, initMessage(1), http.Header{c.header: {c.value}})
 			if path != "/mcp" && c.want != 400 {
 				continue // no such session: only the 400 is of interest
 			}
@@ -71,18 +61,7 @@ func TestRepeatedNarrowingHeadersAre400(t *testing.T) {
 		"X-MCP-Read-Only": {"false", "true"},
 		"X-MCP-Toolsets":  {"qyvo", "vivre"},
 	} {
-		req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(initMessage(1)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		for _, v := range values {
-			req.Header.Add(header, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := postMCP(t, base+"/mcp", initMessage(1), http.Header{header: values})
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), header) || !strings.Contains(string(body), "once") {
 			t.Errorf("%s sent twice: %d %s, want 400 naming the header and asking for it once", header, resp.StatusCode, body)
 		}

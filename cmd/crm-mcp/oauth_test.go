@@ -38,19 +38,11 @@ func oauthServer(t *testing.T, log *slog.Logger, kv ...string) (*app, *oidcProvi
 // rpc posts one JSON-RPC message to /mcp with token and returns the response.
 func rpc(t *testing.T, base, token, body string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	hdr := http.Header{"MCP-Protocol-Version": {"2025-06-18"}}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	resp, _ := postMCP(t, base+"/mcp", body, hdr)
 	return resp
 }
 
@@ -172,11 +164,8 @@ func TestOAuthRefusesBadTokens(t *testing.T) {
 		}
 	}
 	// A token in the query string is refused even when it is valid.
-	req, _ := http.NewRequest("POST", base+"/mcp?access_token="+p.Token(t, "crm:read"), strings.NewReader(initBody))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
-		t.Errorf("token in the query: %v %v", err, resp)
+	if resp, body := postMCP(t, base+"/mcp?access_token="+p.Token(t, "crm:read"), initBody, nil); resp.StatusCode != 401 {
+		t.Errorf("token in the query: %d %s", resp.StatusCode, body)
 	}
 	before := a.oauth.fetches.Load()
 	for i := range 50 {
@@ -255,11 +244,7 @@ func BenchmarkOAuthValidate(b *testing.B) {
 // tools/list for a crm:read token: the per-request filter by scope.
 func BenchmarkToolsListByScope(b *testing.B) {
 	p := startOIDC(b, "http://127.0.0.1:9/mcp")
-	l := env("CRM_MCP_TRANSPORT", "http", "CRM_MCP_SANDBOX", "true", "MCP_OAUTH_ISSUER", p.Issuer, "MCP_PUBLIC_URL", p.Audience)
-	var cfg Config
-	if err := processEnv(b.Context(), &cfg, l); err != nil {
-		b.Fatal(err)
-	}
+	cfg, l := testConfig(b, "CRM_MCP_SANDBOX", "true", "MCP_OAUTH_ISSUER", p.Issuer, "MCP_PUBLIC_URL", p.Audience)
 	a, err := build(b.Context(), cfg, l, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

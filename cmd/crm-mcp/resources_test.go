@@ -237,15 +237,7 @@ func TestResourcesFollowPerRequestNarrowingAndScopes(t *testing.T) {
 		t.Errorf("a token without crm:read lists %d resources", n)
 	}
 	body := `{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"vivre://contacts/cnt_8821"}}`
-	req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer writer-token-0123456789")
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := postMCP(t, base+"/mcp", body, http.Header{"Authorization": {"Bearer writer-token-0123456789"}})
 	if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `scope="crm:read"`) {
 		t.Errorf("resources/read without crm:read: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}

@@ -27,26 +27,17 @@ func TestMCPIsStateless(t *testing.T) {
 	base := startHTTP(t)
 	for _, version := range []string{"2025-06-18", "2025-11-25"} {
 		body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + version + `","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
-		req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("%s initialize: %v %v", version, err, resp)
+		resp, raw := postMCP(t, base+"/mcp", body, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s initialize: %d %s", version, resp.StatusCode, raw)
 		}
-		resp.Body.Close()
 		if id := resp.Header.Get("Mcp-Session-Id"); id != "" {
 			t.Fatalf("%s: a session id was issued: %q", version, id)
 		}
-		req, _ = http.NewRequest("POST", base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("MCP-Protocol-Version", version)
-		resp, err = http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("%s tools/list without a session: %v %v", version, err, resp)
+		resp, raw = postMCP(t, base+"/mcp", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, http.Header{"MCP-Protocol-Version": {version}})
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s tools/list without a session: %d %s", version, resp.StatusCode, raw)
 		}
-		resp.Body.Close()
 	}
 }
 
@@ -257,18 +248,8 @@ func TestHTTPProgressPrecedesTheResult(t *testing.T) {
 					meta += `,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}`
 				}
 				body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"crm_search_contacts","arguments":{"query":"emily"},"_meta":{%s}}}`, i, meta)
-				req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Accept", "application/json, text/event-stream")
-				req.Header.Set("MCP-Protocol-Version", version)
-				req.Header.Set("Mcp-Method", "tools/call")
-				req.Header.Set("Mcp-Name", "crm_search_contacts")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				raw, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				_, raw := postMCP(t, base+"/mcp", body, http.Header{
+					"MCP-Protocol-Version": {version}, "Mcp-Method": {"tools/call"}, "Mcp-Name": {"crm_search_contacts"}})
 				check(t, i, messagesOf(raw))
 				if t.Failed() {
 					return

@@ -92,6 +92,7 @@ func stdioApp(t *testing.T) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(a.close) // the event log and the poller; after stdioPipes' cleanup, registered later
 	return a
 }
 
